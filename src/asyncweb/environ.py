@@ -1,0 +1,108 @@
+"""CGI meta-variables (RFC 3875) and ASGI scopes, in both directions.
+
+`environ_from_scope` gives old CGI code its `os.environ`-style lookups;
+`scope_from_environ` turns what a CGI host or a FastCGI web server sends into
+an ASGI scope. Environment values are taken as bytes decoded as latin-1, as
+FastCGI params and `os.environb` give them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote
+
+from .types import Scope
+from .urls import split_path, valid_host
+
+GATEWAY_INTERFACE = "CGI/1.1"
+SERVER_SOFTWARE = "asyncweb"
+# The body's own headers travel as CONTENT_*; nginx also sends them as
+# HTTP_CONTENT_*, and a de-chunked body must not claim to be chunked.
+_NOT_FORWARDED = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"})
+_TRUE = frozenset({"on", "1", "yes", "true"})
+
+
+def join_header_values(name: str, values: Iterable[str]) -> str:
+    """Repeated header fields merged into one value: cookies with '; '
+    (RFC 6265 5.4), every other field with ', ' (RFC 9110 5.3)."""
+    return ("; " if name.lower() in ("cookie", "http_cookie") else ", ").join(values)
+
+
+def environ_from_scope(scope: Scope) -> dict[str, str]:
+    """The RFC 3875 meta-variables a CGI host would set for this request."""
+    root, path = split_path(scope)
+    joined: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        key = raw_name.decode("latin-1").upper().replace("-", "_")
+        joined.setdefault(key, []).append(raw_value.decode("latin-1"))
+    scheme = scope.get("scheme", "http")
+    env = {
+        "GATEWAY_INTERFACE": GATEWAY_INTERFACE,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+        "REQUEST_METHOD": scope.get("method", "GET"),
+        "REQUEST_SCHEME": scheme,
+        "SCRIPT_NAME": root,
+        "PATH_INFO": path,
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if key in joined:
+            env[key] = joined.pop(key)[0]
+    for key, values in joined.items():
+        env["HTTP_" + key] = join_header_values(key, values)
+    server = scope.get("server")
+    host = env.get("HTTP_HOST", "")
+    if server:
+        env["SERVER_NAME"], env["SERVER_PORT"] = str(server[0]), str(server[1])
+    if valid_host(host):
+        # RFC 3875 4.1.14: SERVER_NAME is the host the client asked for.
+        env["SERVER_NAME"] = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    env.setdefault("SERVER_NAME", "localhost")
+    env.setdefault("SERVER_PORT", "443" if scheme in ("https", "wss") else "80")
+    client = scope.get("client")
+    if client:
+        env["REMOTE_ADDR"], env["REMOTE_PORT"] = str(client[0]), str(client[1])
+    if scheme in ("https", "wss"):
+        env["HTTPS"] = "on"
+    return env
+
+
+def scope_from_environ(environ: Mapping[str, str]) -> Scope:
+    """An ASGI HTTP scope for the request a CGI or FastCGI host describes."""
+    script = environ.get("SCRIPT_NAME", "").rstrip("/")
+    path_bytes = (script + environ.get("PATH_INFO", "")).encode("latin-1")
+    headers: list[tuple[bytes, bytes]] = []
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers.append((key.lower().replace("_", "-").encode(), environ[key].encode("latin-1")))
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key not in _NOT_FORWARDED:
+            name = key[5:].lower().replace("_", "-").encode("latin-1")
+            headers.append((name, value.encode("latin-1")))
+    https = environ.get("HTTPS", "").lower() in _TRUE or environ.get("REQUEST_SCHEME") == "https"
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
+        "method": environ.get("REQUEST_METHOD", "GET").upper(),
+        "scheme": "https" if https else "http",
+        "path": path_bytes.decode("utf-8", "replace") or "/",
+        "raw_path": quote(path_bytes, safe="/:@!$&'()*+,;=~").encode("ascii") or b"/",
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "root_path": script.encode("latin-1").decode("utf-8", "replace"),
+        "headers": headers,
+        "client": _address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
+        "server": _address(environ, "SERVER_NAME", "SERVER_PORT"),
+        "extensions": {},
+    }
+    return scope
+
+
+def _address(environ: Mapping[str, str], host_key: str, port_key: str) -> tuple[str, int] | None:
+    host = environ.get(host_key)
+    if not host:
+        return None
+    port = environ.get(port_key, "")
+    return host, int(port) if port.isdigit() else 0

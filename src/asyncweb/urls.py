@@ -1,0 +1,99 @@
+"""The request's URL as PEP 222's get_url/get_base_url see it.
+
+ASGI servers disagree on whether `path` includes the mount point
+(`root_path`): current uvicorn and Starlette's Mount put it in both, older
+servers and some test transports do not. The app-relative path is `path`
+minus `root_path` when `path` starts with it, else `path` as given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from .types import Scope
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# host or [ipv6], optional port: anything else in Host (a path, userinfo,
+# whitespace) is not a host and is ignored.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+
+
+def split_path(scope: Scope) -> tuple[str, str]:
+    """(mount point, app-relative path) of an ASGI scope."""
+    root: str = scope.get("root_path", "")
+    path: str = scope.get("path", "")
+    if root and (path == root or path.startswith(root + "/")):
+        return root, path[len(root) :]
+    return root, path
+
+
+def valid_host(host: str) -> bool:
+    return bool(_HOST_RE.match(host))
+
+
+def _first(value: str | None) -> str:
+    return value.split(",", 1)[0].strip() if value else ""
+
+
+class URLParts:
+    """Scheme, host and mount point of a request, with forwarded headers
+    applied only when the proxy in front is trusted."""
+
+    __slots__ = ("host", "root_path", "scheme")
+
+    def __init__(self, scope: Scope, headers: Mapping[str, str], trust_proxy: bool) -> None:
+        scheme: str = scope.get("scheme", "http")
+        host = headers.get("host", "")
+        root = split_path(scope)[0]
+        if trust_proxy:
+            proto = _first(headers.get("x-forwarded-proto")).lower()
+            if proto in _DEFAULT_PORTS:
+                scheme = proto
+            forwarded_host = _first(headers.get("x-forwarded-host"))
+            if forwarded_host:
+                host = forwarded_host
+            prefix = _first(headers.get("x-forwarded-prefix")).rstrip("/")
+            if prefix.startswith("/"):
+                root = prefix + root
+        if not valid_host(host):
+            host = self._server_host(scope, scheme)
+        self.scheme = scheme
+        self.host = host
+        self.root_path = root
+
+    @staticmethod
+    def _server_host(scope: Scope, scheme: str) -> str:
+        server = scope.get("server")
+        if not server:
+            return "localhost"
+        name, port = server[0], server[1]
+        if port is None or port == _DEFAULT_PORTS.get(scheme):
+            return str(name)
+        return f"{name}:{port}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    def url(self, path: str) -> str:
+        """Absolute URL of a decoded path; the bare origin is written with '/'."""
+        return self.origin + (quote(path, safe=_PATH_SAFE) or "/")
+
+
+def chop(path: str, n: int) -> str:
+    """`path` without its last `n` components."""
+    if n <= 0:
+        return path
+    parts = path.split("/")
+    return "/".join(parts[: max(1, len(parts) - n)])
+
+
+def first_components(path: str, n: int) -> str:
+    """The first `n` components of `path` (an absolute path or '')."""
+    if n <= 0:
+        return ""
+    parts = path.split("/")
+    return "/".join(parts[: n + 1])
