@@ -1,0 +1,36 @@
+"""asyncweb: PEP 222's web library as a small async ASGI framework."""
+
+from . import pep222 as _pep222  # noqa: F401 - installs the PEP's spellings
+from .app import App, Handler
+from .dicts import NoKeyErrors, PartialStringSubstitution
+from .errors import BadRequest, ClientDisconnect, HTTPError, PayloadTooLarge
+from .headers import Headers, MutableHeaders
+from .limits import Limits
+from .multidict import MultiDict
+from .query import QueryError, QueryParser, build_query, parse_query
+from .request import Request
+from .response import Response
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BadRequest",
+    "ClientDisconnect",
+    "HTTPError",
+    "Handler",
+    "Headers",
+    "Limits",
+    "MultiDict",
+    "MutableHeaders",
+    "NoKeyErrors",
+    "PartialStringSubstitution",
+    "PayloadTooLarge",
+    "QueryError",
+    "QueryParser",
+    "Request",
+    "Response",
+    "__version__",
+    "build_query",
+    "parse_query",
+]

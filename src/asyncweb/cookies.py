@@ -1,0 +1,107 @@
+"""Request cookies (a lenient parser) and Set-Cookie lines (a strict writer)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+from .headers import check_value
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Anything that would end the cookie or the header line early.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]|[^\x00-\x7f]")
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """Cookies of a Cookie header, as browsers send them.
+
+    A pair without `=` or without a name is skipped and the rest kept; a
+    value in double quotes is unquoted. When a name repeats, the first wins:
+    browsers list the cookie with the most specific path first (RFC 6265 5.4).
+    """
+    cookies: dict[str, str] = {}
+    for chunk in header.split(";"):
+        name, eq, value = chunk.partition("=")
+        name = name.strip()
+        if not eq or not name or name in cookies:
+            continue
+        value = value.strip()
+        if len(value) > 1 and value[0] == '"' == value[-1]:
+            value = value[1:-1]
+        cookies[name] = value
+    return cookies
+
+
+def _check(value: str, what: str) -> str:
+    check_value(value, what)
+    if _UNSAFE.search(value):
+        raise ValueError(f"{what} {value!r} has ';', a control or a non-ASCII character")
+    return value
+
+
+def _http_date(expires: datetime | float) -> str:
+    if isinstance(expires, datetime):
+        moment = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
+    else:
+        moment = datetime.fromtimestamp(time.time() + expires, UTC)
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def format_set_cookie(
+    name: str,
+    value: str,
+    path: str | None = "/",
+    comment: str | None = None,
+    domain: str | None = None,
+    max_age: int | timedelta | None = None,
+    expires: datetime | float | None = None,
+    secure: bool = False,
+    httponly: bool = False,
+    samesite: str | None = None,
+    partitioned: bool = False,
+) -> str:
+    """One Set-Cookie value (RFC 6265bis), every part checked.
+
+    `expires` is a datetime (naive means UTC) or seconds from now. Browsers
+    drop SameSite=None and Partitioned cookies that are not Secure, and
+    `__Host-`/`__Secure-` names that break their prefix rules, so those are
+    refused here with ValueError rather than silently lost. `comment` is
+    written for RFC 2109 compatibility; browsers ignore it.
+    """
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise ValueError(f"invalid cookie name {name!r}")
+    parts = [f"{name}={_check(value, 'cookie value')}"]
+    if domain is not None:
+        parts.append(f"Domain={_check(domain, 'cookie domain')}")
+    if path is not None:
+        parts.append(f"Path={_check(path, 'cookie path')}")
+    if max_age is not None:
+        seconds = int(max_age.total_seconds()) if isinstance(max_age, timedelta) else int(max_age)
+        parts.append(f"Max-Age={seconds}")
+    if expires is not None:
+        parts.append(f"Expires={_http_date(expires)}")
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite is not None:
+        canonical = _SAMESITE.get(samesite.lower())
+        if canonical is None:
+            raise ValueError(f"samesite must be Strict, Lax or None, not {samesite!r}")
+        if canonical == "None" and not secure:
+            raise ValueError("browsers drop SameSite=None cookies without secure=True")
+        parts.append(f"SameSite={canonical}")
+    if partitioned:
+        if not secure:
+            raise ValueError("browsers drop Partitioned cookies without secure=True")
+        parts.append("Partitioned")
+    if comment is not None:
+        parts.append(f"Comment={_check(comment, 'cookie comment')}")
+    if name.startswith(("__Secure-", "__Host-")) and not secure:
+        raise ValueError(f"a cookie named {name!r} needs secure=True")
+    if name.startswith("__Host-") and (domain is not None or path != "/"):
+        raise ValueError(f"a cookie named {name!r} needs path='/' and no domain")
+    return "; ".join(parts)

@@ -1,0 +1,41 @@
+"""Find an ASGI application from a `MODULE:APP` string, as servers' command
+lines name it."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import cast
+
+from .types import ASGIApp
+
+
+class AppImportError(Exception):
+    """The `MODULE:APP` string names nothing usable; the message says why."""
+
+
+def import_app(spec: str, app_dir: str | None = None) -> ASGIApp:
+    """Import `package.module:attribute.path`. `app_dir`, if given, is put
+    first on sys.path so the module can sit in the current directory."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise AppImportError(f"expected MODULE:APP, got {spec!r}")
+    if app_dir is not None and app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only a missing MODULE is our error: a missing import inside it is
+        # the app's, and its traceback matters.
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise
+        raise AppImportError(f"no module named {module_name!r}") from exc
+    app: object = module
+    for name in attribute.split("."):
+        try:
+            app = getattr(app, name)
+        except AttributeError:
+            raise AppImportError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if not callable(app):
+        raise AppImportError(f"{spec!r} is not callable")
+    return cast(ASGIApp, app)

@@ -1,0 +1,27 @@
+"""Size and count limits for request bodies, with safe defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a request may send before it is answered 413.
+
+    None means no limit. Every default is finite except `max_file_size`,
+    which the body limit already bounds: raise `max_body_size` (or set it to
+    None) for uploads larger than 1 GiB.
+    """
+
+    max_body_size: int | None = GiB
+    max_fields: int = 1000  # non-file fields (urlencoded pairs or parts)
+    max_files: int = 100
+    max_field_size: int = MiB  # one non-file value
+    max_file_size: int | None = None
+    max_part_header_size: int = 8 * KiB  # one header line of a multipart part
+    max_part_headers: int = 16  # header lines per part

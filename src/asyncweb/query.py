@@ -1,0 +1,126 @@
+"""Query strings and urlencoded bodies: parse (whole or streamed) and build.
+
+Unlike urllib and every peer framework, an item without `=` is kept with the
+value None (`?a` -> ("a", None)), distinct from an empty value (`?a=` ->
+("a", "")), as PEP 222 asks. `+` is a space; escapes are decoded as UTF-8.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote_plus, unquote_to_bytes
+
+from .errors import BadRequest, PayloadTooLarge
+
+Pair = tuple[str, str | None]
+
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class QueryError(BadRequest):
+    """A malformed query or urlencoded body, under strict parsing."""
+
+
+def _decode(raw: bytes, strict: bool) -> str:
+    if b"+" in raw:
+        raw = raw.replace(b"+", b" ")
+    if b"%" in raw:
+        if strict and _BAD_ESCAPE.search(raw):
+            raise QueryError(f"bad percent-encoding in {raw[:40]!r}")
+        raw = unquote_to_bytes(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if strict:
+            raise QueryError(f"invalid UTF-8 in {raw[:40]!r}") from None
+        return raw.decode("utf-8", "replace")
+
+
+def parse_query(query: bytes | str, strict: bool = False) -> list[Pair]:
+    """Pairs of a query string, in order. A `str` is taken as UTF-8.
+
+    Empty items (`a&&b`) are skipped. With `strict`, bad percent-escapes and
+    invalid UTF-8 raise QueryError (a 400) instead of being kept as they are.
+    """
+    if isinstance(query, str):
+        query = query.encode("utf-8")
+    pairs: list[Pair] = []
+    for item in query.split(b"&"):
+        if item:
+            name, eq, value = item.partition(b"=")
+            pairs.append((_decode(name, strict), _decode(value, strict) if eq else None))
+    return pairs
+
+
+def build_query(pairs: Iterable[tuple[str, str | None]] | Mapping[str, str | None]) -> str:
+    """A query string from 2-tuples; a None value gives a bare `name`.
+
+    `parse_query(build_query(pairs)) == pairs` for any pairs of strings and
+    None, except the one pair no query string can hold: an empty name with
+    no value, which raises ValueError.
+    """
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    parts = []
+    for name, value in items:
+        encoded = quote_plus(name, safe="")
+        if value is None:
+            if not name:
+                raise ValueError("a pair with an empty name and no value has no query-string form")
+            parts.append(encoded)
+        else:
+            parts.append(encoded + "=" + quote_plus(value, safe=""))
+    return "&".join(parts)
+
+
+class QueryParser:
+    """Incremental `application/x-www-form-urlencoded` parser (sans-I/O).
+
+    `feed(chunk)` returns the pairs completed by the chunk; `close()` the
+    last one. Only the unfinished item is buffered, so memory is bounded by
+    `max_field_size`; exceeding it or `max_fields` raises PayloadTooLarge.
+    """
+
+    __slots__ = ("_count", "_pending", "max_field_size", "max_fields", "strict")
+
+    def __init__(
+        self,
+        strict: bool = False,
+        max_fields: int | None = None,
+        max_field_size: int | None = None,
+    ) -> None:
+        self.strict = strict
+        self.max_fields = max_fields
+        self.max_field_size = max_field_size
+        self._pending = bytearray()
+        self._count = 0
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Pair]:
+        self._pending += chunk
+        end = self._pending.rfind(b"&")
+        if end < 0:
+            self._check_size(self._pending)
+            return []
+        complete = bytes(self._pending[:end])
+        del self._pending[: end + 1]
+        self._check_size(self._pending)
+        return self._parse(complete)
+
+    def close(self) -> list[Pair]:
+        rest = bytes(self._pending)
+        self._pending.clear()
+        return self._parse(rest)
+
+    def _parse(self, data: bytes) -> list[Pair]:
+        if self.max_field_size is not None:
+            for item in data.split(b"&"):
+                self._check_size(item)
+        pairs = parse_query(data, self.strict)
+        self._count += len(pairs)
+        if self.max_fields is not None and self._count > self.max_fields:
+            raise PayloadTooLarge(f"more than {self.max_fields} fields")
+        return pairs
+
+    def _check_size(self, item: bytes | bytearray) -> None:
+        if self.max_field_size is not None and len(item) > self.max_field_size:
+            raise PayloadTooLarge(f"a field is larger than {self.max_field_size} bytes")

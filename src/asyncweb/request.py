@@ -1,0 +1,209 @@
+"""The Request: PEP 222's read side, built lazily from an ASGI scope.
+
+Nothing is parsed until the handler asks for it: the query on first use of
+`query`, cookies on first use of `cookies`, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .config import DEFAULT_CONFIG, Config
+from .cookies import parse_cookies
+from .environ import environ_from_scope
+from .errors import ClientDisconnect, PayloadTooLarge
+from .headers import Headers
+from .multidict import MultiDict
+from .query import parse_query
+from .types import Message, Receive, Scope
+from .urls import URLParts, chop, first_components, split_path
+from .useragent import browser_family
+
+Query = MultiDict[str | None]
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class Request:
+    """One HTTP request.
+
+    `path` is the path below the app's mount point (CGI's PATH_INFO) and
+    `root_path` the mount point (SCRIPT_NAME), whatever convention the
+    server follows for the ASGI scope.
+    """
+
+    __slots__ = (
+        "_body",
+        "_config",
+        "_cookies",
+        "_env",
+        "_fields",
+        "_headers",
+        "_query",
+        "_receive",
+        "_stream_used",
+        "_url_parts",
+        "scope",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive = _no_body, config: Config = DEFAULT_CONFIG) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._config = config
+        self._headers: Headers | None = None
+        self._query: Query | None = None
+        self._cookies: dict[str, str] | None = None
+        self._fields: Query | None = None
+        self._env: Mapping[str, str] | None = None
+        self._url_parts: URLParts | None = None
+        self._body: bytes | None = None
+        self._stream_used = False
+
+    # -- the request line -------------------------------------------------
+    @property
+    def method(self) -> str:
+        method: str = self.scope["method"]
+        return method
+
+    @property
+    def path(self) -> str:
+        return split_path(self.scope)[1]
+
+    @property
+    def root_path(self) -> str:
+        return split_path(self.scope)[0]
+
+    @property
+    def query_string(self) -> str:
+        raw: bytes = self.scope.get("query_string", b"")
+        return raw.decode("latin-1")
+
+    @property
+    def query(self) -> Query:
+        """The URL's query: `?a&b=&c=1` gives a=None, b='', c='1'."""
+        if self._query is None:
+            self._query = MultiDict(parse_query(self.scope.get("query_string", b""), self._config.strict_parsing))
+        return self._query
+
+    # -- headers and cookies ----------------------------------------------
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope.get("headers", ()))
+        return self._headers
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            header = self.headers.get_joined("cookie")
+            self._cookies = parse_cookies(header) if header else {}
+        return self._cookies
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        return self.cookies.get(name, default)
+
+    # -- form data --------------------------------------------------------
+    @property
+    def fields(self) -> Query:
+        """Form data: the query for GET and HEAD, the body's fields for a
+        form post. The two are never merged (PEP 222 rejected that)."""
+        if self._fields is None:
+            self._fields = self.query if self.method in ("GET", "HEAD") else MultiDict()
+        return self._fields
+
+    def get_field(self, name: str, default: str | None = None) -> str | None:
+        return self.fields.get(name, default)
+
+    # -- the body, for handlers that read it themselves ---------------------
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, at most `Limits.max_body_size` bytes."""
+        if self._body is not None:
+            yield self._body
+            return
+        if self._stream_used:
+            raise RuntimeError("the request body was already consumed")
+        self._stream_used = True
+        limit = self._config.limits.max_body_size
+        declared = self.headers.get("content-length")
+        if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        received = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            self._body = b"".join([chunk async for chunk in self.stream()])
+        return self._body
+
+    # -- CGI view and URLs --------------------------------------------------
+    @property
+    def env(self) -> Mapping[str, str]:
+        """RFC 3875 meta-variables (REQUEST_METHOD, PATH_INFO, HTTP_*...)."""
+        if self._env is None:
+            self._env = MappingProxyType(environ_from_scope(self.scope))
+        return self._env
+
+    def _parts(self) -> URLParts:
+        if self._url_parts is None:
+            self._url_parts = URLParts(self.scope, self.headers, self._config.trust_proxy)
+        return self._url_parts
+
+    def get_url(self, n: int = 0, query_string: bool = False) -> str:
+        """The request's URL with `n` path components chopped off the right:
+        `http://foo.com/bar/baz/quux` with n=2 is `http://foo.com/bar`."""
+        parts = self._parts()
+        url = parts.url(chop(parts.root_path + self.path, n))
+        query = self.query_string
+        return url + "?" + query if query_string and query else url
+
+    def get_base_url(self, n: int = 0) -> str:
+        """The app's base URL (its mount point) plus the first `n` path
+        components: for `http://foo.com/q/bar/baz/qux` at the site's root,
+        n=0 is `http://foo.com/` and n=2 `http://foo.com/q/bar`."""
+        parts = self._parts()
+        return parts.url(parts.root_path + first_components(self.path, n))
+
+    def is_secure(self) -> bool:
+        return self._parts().scheme in ("https", "wss")
+
+    def get_browser(self) -> str:
+        return browser_family(self.headers.get("user-agent"))
+
+    def dump(self) -> str:
+        """Readable multi-line text of the request, for debugging."""
+        lines = [f"{self.method} {self.get_url(query_string=True)} HTTP/{self.scope.get('http_version', '1.1')}"]
+        lines.append(f"root_path: {self.root_path!r}  path: {self.path!r}")
+        client = self.scope.get("client")
+        if client:
+            lines.append(f"client: {client[0]}:{client[1]}")
+        sections: list[tuple[str, list[tuple[str, Any]]]] = [
+            ("headers", self.headers.multi_items()),
+            ("query", self.query.multi_items()),
+            ("cookies", list(self.cookies.items())),
+            ("fields", self.fields.multi_items()),
+        ]
+        for title, items in sections:
+            lines.append(f"{title}:" + ("" if items else " (none)"))
+            lines.extend(f"  {name}: {value!r}" for name, value in items)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.scope.get('path', '')!r}>"

@@ -1,0 +1,193 @@
+"""The Response: PEP 222's write side, rendered as ASGI messages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from .cookies import format_set_cookie
+from .errors import reason_phrase
+from .headers import MutableHeaders, RawHeaders, check_value
+from .types import Receive, Scope, Send
+
+Body = bytes | bytearray | memoryview | str | AsyncIterable[bytes]
+_TEXT_DEFAULT = "text/plain; charset=utf-8"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REDIRECTS = frozenset({300, 301, 302, 303, 305, 307, 308})
+
+
+def has_no_body(status: int) -> bool:
+    """1xx, 204 and 304 answers never carry a body (RFC 9110 6.4.1)."""
+    return status < 200 or status in (204, 304)
+
+
+class Response:
+    """Status, headers, cookies and body of an answer.
+
+    A `str` body is sent as UTF-8 and its Content-Type gets a charset
+    (`text/plain; charset=utf-8` when none was set). An async iterable of
+    bytes is streamed. Every header and cookie is checked when it is set:
+    CR, LF, NUL and other control characters raise ValueError.
+    """
+
+    __slots__ = ("_cookies", "_text", "body", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        body: Body = b"",
+    ) -> None:
+        self.status = 200
+        self.reason: str | None = None
+        self.headers = MutableHeaders(headers)
+        self._cookies: dict[tuple[str, str | None, str | None], str] = {}
+        self.body: bytes | AsyncIterable[bytes] = b""
+        self._text = False
+        self.set_status(status)
+        self.set_body(body)
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise ValueError(f"invalid HTTP status {status!r}")
+        self.status = status
+        self.reason = None if reason is None else check_value(reason, "reason phrase")
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set a header, replacing any of the same name."""
+        self.headers[name] = value
+
+    def add_header(self, name: str, value: str) -> None:
+        """Add a header, keeping any of the same name."""
+        self.headers.add(name, value)
+
+    def set_body(self, body: Body) -> None:
+        if isinstance(body, str):
+            self.body, self._text = body.encode("utf-8"), True
+        elif isinstance(body, bytes | bytearray | memoryview):
+            self.body, self._text = bytes(body), False
+        elif isinstance(body, AsyncIterable):
+            self.body, self._text = body, False
+        else:
+            raise TypeError(f"a body is str, bytes or an async iterable of bytes, not {type(body).__name__}")
+
+    # -- cookies ------------------------------------------------------------
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        path: str | None = "/",
+        comment: str | None = None,
+        domain: str | None = None,
+        max_age: int | timedelta | None = None,
+        expires: datetime | float | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+        partitioned: bool = False,
+    ) -> None:
+        """Set a cookie; setting the same name, domain and path again
+        replaces it. See `cookies.format_set_cookie` for the rules."""
+        line = format_set_cookie(
+            name, value, path, comment, domain, max_age, expires, secure, httponly, samesite, partitioned
+        )
+        self._cookies[name, domain, path] = line
+
+    def expire_cookie(self, name: str, path: str | None = "/", domain: str | None = None) -> None:
+        """Tell the browser to drop a cookie (it must match its path and domain)."""
+        self.set_cookie(name, "", path=path, domain=domain, max_age=0, expires=_EPOCH)
+
+    @property
+    def cookies(self) -> list[str]:
+        """The Set-Cookie values, in the order they were set."""
+        return list(self._cookies.values())
+
+    # -- helpers --------------------------------------------------------------
+    def redirect(self, url: str, status: int = 302) -> None:
+        """Redirect the browser to `url` (absolute or relative)."""
+        if status not in _REDIRECTS:
+            raise ValueError(f"{status} is not a redirect status")
+        self.set_status(status)
+        self.set_header("Location", url)
+        self.set_body(b"")
+
+    def error(self, status: int, message: str | None = None) -> None:
+        """Answer `status` with a short text body (its reason phrase by default)."""
+        self.set_status(status)
+        self.set_body((message or reason_phrase(status)) + "\n")
+
+    # -- rendering --------------------------------------------------------------
+    def _content_type(self) -> str | None:
+        content_type = self.headers.get("content-type")
+        if not self._text:
+            return content_type
+        if content_type is None:
+            return _TEXT_DEFAULT
+        if content_type.startswith("text/") and "charset" not in content_type.lower():
+            return content_type + "; charset=utf-8"
+        return content_type
+
+    def header_items(self) -> list[tuple[str, str]]:
+        """Every header that will be sent, Content-Length and Set-Cookie included."""
+        items = [(name, value) for name, value in self.headers.items() if name.lower() != "content-type"]
+        content_type = self._content_type()
+        if content_type is not None:
+            items.insert(0, ("Content-Type", content_type))
+        if isinstance(self.body, bytes) and not has_no_body(self.status) and "content-length" not in self.headers:
+            items.append(("Content-Length", str(len(self.body))))
+        items.extend(("Set-Cookie", line) for line in self._cookies.values())
+        return items
+
+    def raw_headers(self) -> RawHeaders:
+        return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.header_items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send this response as ASGI messages: a Response is an ASGI app."""
+        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers()})
+        await self.send_body(send, scope.get("method") == "HEAD")
+
+    async def send_body(self, send: Send, head: bool = False) -> None:
+        body = self.body
+        skip = head or has_no_body(self.status)
+        if isinstance(body, bytes):
+            await send({"type": "http.response.body", "body": b"" if skip else body, "more_body": False})
+            return
+        if skip:
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        else:
+            async for chunk in body:
+                if chunk:
+                    await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -- text views -------------------------------------------------------------
+    def status_line(self) -> str:
+        return f"HTTP/1.1 {self.status} {self.reason or reason_phrase(self.status)}".rstrip()
+
+    def __str__(self) -> str:
+        """The whole HTTP/1.1 response: status line, headers, blank line,
+        body (UTF-8, undecodable bytes replaced; a streamed body is not
+        consumed and shows as a note)."""
+        head = "".join(f"{name}: {value}\r\n" for name, value in self.header_items())
+        body = self.body
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else "<streamed body>"
+        return f"{self.status_line()}\r\n{head}\r\n{text}"
+
+    def dump(self) -> str:
+        """A debugging view: status, headers, cookies, body size and start."""
+        lines = [self.status_line(), "headers:"]
+        lines += [f"  {name}: {value}" for name, value in self.headers.items()]
+        lines.append("cookies:" + ("" if self._cookies else " (none)"))
+        lines += [f"  {line}" for line in self._cookies.values()]
+        if isinstance(self.body, bytes):
+            lines.append(f"body: {len(self.body)} bytes")
+            if self.body:
+                lines.append(f"  {self.body[:200]!r}" + (" ..." if len(self.body) > 200 else ""))
+        else:
+            lines.append("body: streamed")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status}>"

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from asyncweb import App, HTTPError, Limits, Request, Response
+from asyncweb.types import Message
+from tests.support import asgi_client
+
+
+def test_a_handler_that_is_not_async_is_refused() -> None:
+    def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="async"):
+        App(handler)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_an_exception_is_logged_with_traceback_and_answered_500(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_header("X-Half-Done", "1")
+        raise RuntimeError("secret detail /etc/app.conf")
+
+    caplog.set_level(logging.ERROR, "asyncweb")
+    async with asgi_client(App(handler)) as client:
+        reply = await client.get("/boom?x=1")
+    assert reply.status_code == 500
+    assert reply.text == "Internal Server Error\n"
+    assert "X-Half-Done" not in reply.headers
+    [record] = caplog.records
+    assert "GET /boom" in record.getMessage()
+    assert record.exc_info is not None and "secret detail" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_the_log_is_settable_and_handed_to_the_handler(caplog: pytest.LogCaptureFixture) -> None:
+    mine = logging.getLogger("myapp")
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        log.warning("handler says hi")
+        raise KeyError("x")
+
+    caplog.set_level(logging.WARNING, "myapp")
+    async with asgi_client(App(handler, log=mine)) as client:
+        assert (await client.get("/")).status_code == 500
+    assert [record.name for record in caplog.records] == ["myapp", "myapp"]
+
+
+@pytest.mark.anyio
+async def test_http_error_becomes_the_answer() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        if request.path == "/auth":
+            raise HTTPError(401, "log in first", headers={"WWW-Authenticate": 'Basic realm="x"'})
+        raise HTTPError(404)
+
+    async with asgi_client(App(handler)) as client:
+        missing = await client.get("/nope")
+        auth = await client.get("/auth")
+    assert (missing.status_code, missing.text) == (404, "Not Found\n")
+    assert (auth.status_code, auth.text) == (401, "log in first\n")
+    assert auth.headers["www-authenticate"] == 'Basic realm="x"'
+
+
+def test_http_error_takes_only_error_statuses() -> None:
+    with pytest.raises(ValueError):
+        HTTPError(200)
+
+
+async def call(app: App, scope: dict[str, Any], incoming: list[Message]) -> list[Message]:
+    sent: list[Message] = []
+    queue = list(incoming)
+
+    async def receive() -> Message:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+HTTP_SCOPE = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}
+
+
+@pytest.mark.anyio
+async def test_an_error_mid_stream_ends_the_response_without_completing_it(caplog: pytest.LogCaptureFixture) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first"
+        raise OSError("disk gone")
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_body(chunks())
+
+    sent = await call(App(handler), HTTP_SCOPE, [])
+    assert sent[0]["status"] == 200
+    assert sent[1] == {"type": "http.response.body", "body": b"first", "more_body": True}
+    assert len(sent) == 2  # no final message: the server closes the connection
+    assert "disk gone" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_client_gone_before_the_body_gets_no_answer() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        await request.body()
+
+    sent = await call(App(handler), {**HTTP_SCOPE, "method": "POST"}, [{"type": "http.disconnect"}])
+    assert sent == []
+
+
+@pytest.mark.anyio
+async def test_body_limit_answers_413() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        await request.body()
+
+    app = App(handler, limits=Limits(max_body_size=1000))
+    async with asgi_client(app) as client:
+        declared = await client.post("/", content=b"x" * 1001)
+        assert declared.status_code == 413
+
+        async def unsized() -> AsyncIterator[bytes]:
+            for _ in range(10):
+                yield b"x" * 200
+
+        streamed = await client.post("/", content=unsized())
+        assert streamed.status_code == 413
+        assert (await client.post("/", content=b"x" * 1000)).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_strict_parsing_answers_400_before_the_handler() -> None:
+    calls = []
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        calls.append(request.query)
+
+    async with asgi_client(App(handler, strict_parsing=True)) as client:
+        bad = await client.get("/?a=%zz")
+        good = await client.get("/?a=%41")
+    assert bad.status_code == 400 and "percent" in bad.text
+    assert good.status_code == 200 and len(calls) == 1
+    async with asgi_client(App(handler)) as client:
+        assert (await client.get("/?a=%zz")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_lifespan_runs_the_hooks() -> None:
+    events = []
+
+    async def on_startup() -> None:
+        events.append("up")
+
+    async def on_shutdown() -> None:
+        events.append("down")
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    app = App(handler, on_startup=on_startup, on_shutdown=on_shutdown)
+    sent = await call(app, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert events == ["up", "down"]
+
+
+@pytest.mark.anyio
+async def test_a_failing_startup_is_reported() -> None:
+    async def on_startup() -> None:
+        raise RuntimeError("no database")
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    sent = await call(App(handler, on_startup=on_startup), {"type": "lifespan"}, [{"type": "lifespan.startup"}])
+    assert sent[0]["type"] == "lifespan.startup.failed" and "no database" in sent[0]["message"]
+
+
+@pytest.mark.anyio
+async def test_websocket_is_closed_cleanly() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        raise AssertionError("not called")
+
+    sent = await call(App(handler), {"type": "websocket", "path": "/"}, [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+
+
+@pytest.mark.anyio
+async def test_unknown_scope_type_is_a_clear_error() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="'telepathy'"):
+        await call(App(handler), {"type": "telepathy"}, [])

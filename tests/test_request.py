@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncweb import App, Request, Response
+from asyncweb.types import Scope
+from tests.support import asgi_client
+
+
+def make_scope(**overrides: Any) -> Scope:
+    scope: Scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"foo.com")],
+        "server": ("10.0.0.1", 8000),
+        "client": ("192.0.2.7", 51000),
+    }
+    scope.update(overrides)
+    return scope
+
+
+def test_query_keeps_order_repeats_and_bare_names() -> None:
+    request = Request(make_scope(query_string=b"a&b=&c=1&c=2"))
+    assert request.query.multi_items() == [("a", None), ("b", ""), ("c", "1"), ("c", "2")]
+    assert request.query["c"] == "1"
+    assert request.query.get_list("c") == ["1", "2"]
+    assert "a" in request.query and request.query["a"] is None
+
+
+def test_nothing_is_parsed_until_asked() -> None:
+    request = Request(make_scope(query_string=b"a=1", headers=[(b"cookie", b"x=1")]))
+    assert request._query is None and request._cookies is None and request._headers is None
+    assert request.get_field("a") == "1"
+    assert request._cookies is None
+
+
+def test_headers_are_case_insensitive_and_keep_repeats() -> None:
+    request = Request(make_scope(headers=[(b"x-dup", b"1"), (b"content-type", b"text/x"), (b"x-dup", b"2")]))
+    assert request.get_header("X-Dup") == "1"
+    assert request.headers.get_list("x-DUP") == ["1", "2"]
+    assert request.headers["Content-Type"] == "text/x"
+    assert request.get_header("missing", "d") == "d"
+    assert list(request.headers) == ["x-dup", "content-type"]
+
+
+def test_cookies_from_several_headers() -> None:
+    request = Request(make_scope(headers=[(b"cookie", b"a=1; bad"), (b"cookie", b'b="2"')]))
+    assert request.cookies == {"a": "1", "b": "2"}
+    assert request.get_cookie("b") == "2"
+    assert request.get_cookie("zz", "none") == "none"
+
+
+def test_fields_are_the_query_for_get_and_head_only() -> None:
+    assert Request(make_scope(method="HEAD", query_string=b"a=1")).get_field("a") == "1"
+    post = Request(make_scope(method="POST", query_string=b"a=1"))
+    assert post.get_field("a") is None and post.query["a"] == "1"
+
+
+def test_env_is_a_read_only_cgi_view() -> None:
+    scope = make_scope(
+        method="POST",
+        path="/legacy/x/y",
+        root_path="/legacy",
+        query_string=b"q=%20",
+        headers=[
+            (b"host", b"foo.com:8080"),
+            (b"content-type", b"text/plain"),
+            (b"content-length", b"3"),
+            (b"cookie", b"a=1"),
+            (b"cookie", b"b=2"),
+            (b"x-dup", b"1"),
+            (b"x-dup", b"2"),
+        ],
+    )
+    env = Request(scope).env
+    assert env["REQUEST_METHOD"] == "POST"
+    assert env["SCRIPT_NAME"] == "/legacy" and env["PATH_INFO"] == "/x/y"
+    assert env["QUERY_STRING"] == "q=%20"
+    assert env["CONTENT_TYPE"] == "text/plain" and env["CONTENT_LENGTH"] == "3"
+    assert env["SERVER_NAME"] == "foo.com" and env["SERVER_PORT"] == "8000"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1" and env["GATEWAY_INTERFACE"] == "CGI/1.1"
+    assert env["REMOTE_ADDR"] == "192.0.2.7"
+    assert env["HTTP_COOKIE"] == "a=1; b=2" and env["HTTP_X_DUP"] == "1, 2"
+    assert "HTTP_CONTENT_TYPE" not in env and "HTTPS" not in env
+    with pytest.raises(TypeError):
+        env["X"] = "1"  # type: ignore[index]
+    assert Request(make_scope(scheme="https")).env["HTTPS"] == "on"
+
+
+def test_pep_examples_for_get_url_and_get_base_url() -> None:
+    request = Request(make_scope(path="/bar/baz/quux"))
+    assert request.get_url() == "http://foo.com/bar/baz/quux"
+    assert request.get_url(2) == "http://foo.com/bar"
+    assert request.get_url(3) == request.get_url(9) == "http://foo.com/"
+    request = Request(make_scope(path="/q/bar/baz/qux"))
+    assert request.get_base_url(0) == "http://foo.com/"
+    assert request.get_base_url(2) == "http://foo.com/q/bar"
+
+
+def test_query_string_only_when_asked() -> None:
+    request = Request(make_scope(path="/a b", query_string=b"x=1&y"))
+    assert request.get_url() == "http://foo.com/a%20b"
+    assert request.get_url(query_string=True) == "http://foo.com/a%20b?x=1&y"
+
+
+@pytest.mark.parametrize("path", ["/legacy/report/2024", "/report/2024"])
+def test_mount_point_counts_once_whatever_the_server_convention(path: str) -> None:
+    request = Request(make_scope(path=path, root_path="/legacy"))
+    assert request.path == "/report/2024" and request.root_path == "/legacy"
+    assert request.get_url() == "http://foo.com/legacy/report/2024"
+    assert request.get_url(1) == "http://foo.com/legacy/report"
+    assert request.get_base_url() == "http://foo.com/legacy"
+    assert request.get_base_url(1) == "http://foo.com/legacy/report"
+
+
+def test_scheme_host_and_ports() -> None:
+    no_host = make_scope(headers=[], scheme="https", server=("example.org", 443))
+    assert Request(no_host).get_url() == "https://example.org/"
+    odd_port = make_scope(headers=[], server=("example.org", 8080))
+    assert Request(odd_port).get_base_url() == "http://example.org:8080/"
+    assert Request(make_scope(headers=[(b"host", b"[::1]:8443")])).get_url() == "http://[::1]:8443/"
+
+
+@pytest.mark.parametrize("host", [b"evil.com/x", b"a b", b"user@evil.com", b""])
+def test_a_host_header_that_is_no_host_is_ignored(host: bytes) -> None:
+    request = Request(make_scope(headers=[(b"host", host)]))
+    assert request.get_url() == "http://10.0.0.1:8000/"
+
+
+def test_forwarded_headers_only_from_a_trusted_proxy() -> None:
+    from asyncweb.config import Config
+
+    headers = [
+        (b"host", b"internal:8000"),
+        (b"x-forwarded-proto", b"https, http"),
+        (b"x-forwarded-host", b"public.example"),
+        (b"x-forwarded-prefix", b"/shop/"),
+    ]
+    scope = make_scope(path="/cart", headers=headers)
+    untrusted = Request(scope)
+    assert untrusted.get_url() == "http://internal:8000/cart"
+    assert not untrusted.is_secure()
+    trusted = Request(scope, config=Config(trust_proxy=True))
+    assert trusted.get_url() == "https://public.example/shop/cart"
+    assert trusted.get_base_url() == "https://public.example/shop"
+    assert trusted.is_secure()
+
+
+@pytest.mark.parametrize(
+    ("agent", "family"),
+    [
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36", "Chrome"),
+        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0", "Edge"),
+        ("Mozilla/5.0 (X11; Linux) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 OPR/105.0", "Opera"),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "Firefox"),
+        ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15", "Safari"),
+        ("Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)", "IE"),
+        ("Lynx/2.8.9rel.1 libwww-FM/2.14", "Lynx"),
+        ("curl/8.5.0", "curl"),
+        ("", "unknown"),
+    ],
+)
+def test_browser_family(agent: str, family: str) -> None:
+    assert Request(make_scope(headers=[(b"user-agent", agent.encode())])).get_browser() == family
+    assert Request(make_scope(headers=[])).get_browser() == "unknown"
+
+
+def test_dump_shows_what_was_parsed() -> None:
+    scope = make_scope(path="/p", query_string=b"a&b=2", headers=[(b"host", b"foo.com"), (b"cookie", b"c=3")])
+    text = Request(scope).dump()
+    assert text.splitlines()[0] == "GET http://foo.com/p?a&b=2 HTTP/1.1"
+    assert "  a: None" in text and "  b: '2'" in text and "  c: '3'" in text and "  host: 'foo.com'" in text
+
+
+def test_pep_spellings_are_the_same_methods() -> None:
+    request = Request(
+        make_scope(path="/x/y", query_string=b"f=1", headers=[(b"host", b"foo.com"), (b"cookie", b"c=2")])
+    )
+    assert request.getField("f") == "1"  # type: ignore[attr-defined]
+    assert request.getCookie("c") == "2"  # type: ignore[attr-defined]
+    assert request.getHeader("Host") == "foo.com"  # type: ignore[attr-defined]
+    assert request.getURL(1) == "http://foo.com/x"  # type: ignore[attr-defined]
+    assert request.getBaseURL(1) == "http://foo.com/x"  # type: ignore[attr-defined]
+    assert request.getBrowser() == "unknown"  # type: ignore[attr-defined]
+    assert request.isSecure() is False  # type: ignore[attr-defined]
+    assert Request.getField is Request.get_field  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_body_and_stream_over_asgi() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(request: Request, response: Response, log: Any) -> None:
+        seen["body"] = await request.body()
+        seen["again"] = b"".join([chunk async for chunk in request.stream()])
+
+    async with asgi_client(App(handler)) as client:
+        await client.post("/", content=b"x" * 100_000)
+    assert seen["body"] == seen["again"] == b"x" * 100_000
