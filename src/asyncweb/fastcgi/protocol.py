@@ -1,0 +1,350 @@
+"""FastCGI 1.0 responder protocol, sans-I/O (in the manner of h11).
+
+`Connection.receive_data` takes the bytes a web server sent and returns
+events; the `stdout`, `stderr` and `end_request` methods return the bytes to
+send back. Replies the application has no say in (GET_VALUES_RESULT,
+UNKNOWN_TYPE, UNKNOWN_ROLE, CANT_MPX_CONN, OVERLOADED) queue up in
+`data_to_send()`. Nothing here touches a socket, so the I/O layer decides how
+to read, write and schedule. Anything that breaks the protocol raises
+`ProtocolError`, after which the connection must be dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from ..environ import join_header_values
+
+VERSION = 1
+HEADER = struct.Struct(">BBHHBx")
+BEGIN_BODY = struct.Struct(">HB5x")
+END_BODY = struct.Struct(">IB3x")
+MAX_CONTENT = 0xFFFF
+KEEP_CONN = 1
+
+
+class RecordType(IntEnum):
+    BEGIN_REQUEST = 1
+    ABORT_REQUEST = 2
+    END_REQUEST = 3
+    PARAMS = 4
+    STDIN = 5
+    STDOUT = 6
+    STDERR = 7
+    DATA = 8
+    GET_VALUES = 9
+    GET_VALUES_RESULT = 10
+    UNKNOWN_TYPE = 11
+
+
+class Role(IntEnum):
+    RESPONDER = 1
+    AUTHORIZER = 2
+    FILTER = 3
+
+
+class ProtocolStatus(IntEnum):
+    REQUEST_COMPLETE = 0
+    CANT_MPX_CONN = 1
+    OVERLOADED = 2
+    UNKNOWN_ROLE = 3
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; the connection cannot be trusted further."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    """PARAMS are complete: the application can be called."""
+
+    request_id: int
+    params: dict[str, str]
+    keep_conn: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    """Bytes of the request body (STDIN), in order."""
+
+    request_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBodyEnd:
+    """The empty STDIN record: the body is complete."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAborted:
+    """ABORT_REQUEST: the web server's client went away."""
+
+    request_id: int
+
+
+Event = RequestStarted | RequestBody | RequestBodyEnd | RequestAborted
+
+
+def pack_record(record_type: int, request_id: int, content: bytes = b"") -> bytes:
+    """One record, padded to a multiple of 8 bytes as the spec recommends."""
+    padding = -len(content) % 8
+    header = HEADER.pack(VERSION, record_type, request_id, len(content), padding)
+    return b"".join((header, content, bytes(padding)))
+
+
+def pack_stream(record_type: int, request_id: int, data: bytes) -> bytes:
+    """Stream data as records of at most 65535 bytes (nothing for b"", since
+    an empty record would end the stream)."""
+    if len(data) <= MAX_CONTENT:
+        return pack_record(record_type, request_id, data) if data else b""
+    view = memoryview(data)
+    return b"".join(
+        pack_record(record_type, request_id, view[i : i + MAX_CONTENT].tobytes())
+        for i in range(0, len(data), MAX_CONTENT)
+    )
+
+
+def _pack_length(length: int) -> bytes:
+    return bytes((length,)) if length < 0x80 else struct.pack(">I", length | 0x80000000)
+
+
+def pack_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """Name-value pairs: each length in 1 byte below 128, else 4 bytes with the
+    top bit set."""
+    return b"".join(_pack_length(len(n)) + _pack_length(len(v)) + n + v for n, v in pairs)
+
+
+def unpack_pairs(data: bytes) -> list[tuple[bytes, bytes]]:
+    pairs = []
+    pos, end = 0, len(data)
+    while pos < end:
+        lengths = []
+        for _ in range(2):
+            if pos >= end:
+                raise ProtocolError("truncated name-value pair")
+            if data[pos] < 0x80:
+                lengths.append(data[pos])
+                pos += 1
+            else:
+                if pos + 4 > end:
+                    raise ProtocolError("truncated name-value length")
+                lengths.append(int.from_bytes(data[pos : pos + 4], "big") & 0x7FFFFFFF)
+                pos += 4
+        name_end = pos + lengths[0]
+        value_end = name_end + lengths[1]
+        if value_end > end:
+            raise ProtocolError("name-value pair longer than its stream")
+        pairs.append((data[pos:name_end], data[name_end:value_end]))
+        pos = value_end
+    return pairs
+
+
+def end_request_record(request_id: int, app_status: int, status: ProtocolStatus) -> bytes:
+    return pack_record(RecordType.END_REQUEST, request_id, END_BODY.pack(app_status, status))
+
+
+class _Request:
+    __slots__ = ("body_done", "keep_conn", "params", "params_done", "stderr_used")
+
+    def __init__(self, keep_conn: bool) -> None:
+        self.keep_conn = keep_conn
+        self.params = bytearray()
+        self.params_done = False
+        self.body_done = False
+        self.stderr_used = False
+
+
+class Connection:
+    """The application side of one FastCGI connection.
+
+    `max_requests` is the number of requests one connection may carry at once
+    (1 refuses multiplexing with CANT_MPX_CONN); `max_conns` and `max_reqs`
+    are only reported to GET_VALUES. `max_params_size` bounds the PARAMS
+    stream of a request.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_requests: int = 1,
+        max_conns: int = 1,
+        max_reqs: int = 1,
+        max_params_size: int = 1 << 20,
+    ) -> None:
+        self._max_requests = max_requests
+        self._values = {
+            b"FCGI_MAX_CONNS": str(max_conns).encode(),
+            b"FCGI_MAX_REQS": str(max_reqs).encode(),
+            b"FCGI_MPXS_CONNS": b"1" if max_requests > 1 else b"0",
+        }
+        self._max_params_size = max_params_size
+        self._buffer = bytearray()
+        self._requests: dict[int, _Request] = {}
+        self._outgoing = bytearray()
+        self._close_requested = False
+        self._eof = False
+
+    @property
+    def should_close(self) -> bool:
+        """A request without FCGI_KEEP_CONN has ended (the web server waits
+        for the close), and no other request is active on the connection."""
+        return self._close_requested and not self._requests
+
+    @property
+    def active_requests(self) -> int:
+        return len(self._requests)
+
+    def data_to_send(self) -> bytes:
+        """Protocol replies queued by `receive_data`, once."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer (b"" at end of file) and get the events
+        they complete. Raises ProtocolError on a malformed stream."""
+        if self._eof:
+            raise ProtocolError("data after end of file")
+        if not data:
+            self._eof = True
+            if self._buffer:
+                raise ProtocolError(f"connection closed inside a record ({len(self._buffer)} bytes)")
+            return []
+        buf = bytes(data)
+        if self._buffer:
+            buf = bytes(self._buffer) + buf
+            self._buffer.clear()
+        events: list[Event] = []
+        pos, size = 0, len(buf)
+        while size - pos >= 8:
+            version, rtype, rid, clen, plen = HEADER.unpack_from(buf, pos)
+            if version != VERSION:
+                raise ProtocolError(f"unsupported FastCGI version {version}")
+            end = pos + 8 + clen
+            if end + plen > size:
+                break
+            self._record(rtype, rid, buf[pos + 8 : end], events)
+            pos = end + plen
+        self._buffer += buf[pos:]
+        return events
+
+    def _record(self, rtype: int, rid: int, content: bytes, events: list[Event]) -> None:
+        if rid == 0:
+            self._management(rtype, content)
+            return
+        if rtype == RecordType.BEGIN_REQUEST:
+            self._begin(rid, content, events)
+            return
+        if rtype in (
+            RecordType.END_REQUEST,
+            RecordType.STDOUT,
+            RecordType.STDERR,
+            RecordType.GET_VALUES,
+            RecordType.GET_VALUES_RESULT,
+            RecordType.UNKNOWN_TYPE,
+        ):
+            raise ProtocolError(f"record type {rtype} on request {rid} is not for a responder")
+        request = self._requests.get(rid)
+        if request is None:
+            # Spec 3.3: records for inactive requests are ignored (a request
+            # we ended may still be sending its body).
+            return
+        if rtype == RecordType.PARAMS:
+            if request.params_done:
+                raise ProtocolError(f"PARAMS after the end of PARAMS on request {rid}")
+            if content:
+                request.params += content
+                if len(request.params) > self._max_params_size:
+                    raise ProtocolError(f"PARAMS over {self._max_params_size} bytes")
+                return
+            request.params_done = True
+            params = _join_params(unpack_pairs(bytes(request.params)))
+            request.params = bytearray()
+            events.append(RequestStarted(rid, params, request.keep_conn))
+        elif rtype == RecordType.STDIN:
+            if not request.params_done or request.body_done:
+                raise ProtocolError(f"STDIN out of order on request {rid}")
+            if content:
+                events.append(RequestBody(rid, content))
+            else:
+                request.body_done = True
+                events.append(RequestBodyEnd(rid))
+        elif rtype == RecordType.ABORT_REQUEST:
+            events.append(RequestAborted(rid))
+        # DATA belongs to the FILTER role, and unknown application record
+        # types may come from a newer peer: both are skipped.
+
+    def _management(self, rtype: int, content: bytes) -> None:
+        if rtype == RecordType.GET_VALUES:
+            known = [(n, self._values[n]) for n, _ in unpack_pairs(content) if n in self._values]
+            self._outgoing += pack_record(RecordType.GET_VALUES_RESULT, 0, pack_pairs(known))
+        else:
+            body = bytes((rtype & 0xFF,)) + bytes(7)
+            self._outgoing += pack_record(RecordType.UNKNOWN_TYPE, 0, body)
+
+    def _begin(self, rid: int, content: bytes, events: list[Event]) -> None:
+        if len(content) != BEGIN_BODY.size:
+            raise ProtocolError(f"BEGIN_REQUEST body of {len(content)} bytes")
+        if rid in self._requests:
+            raise ProtocolError(f"BEGIN_REQUEST for active request {rid}")
+        role, flags = BEGIN_BODY.unpack(content)
+        keep_conn = bool(flags & KEEP_CONN)
+        status = None
+        if role != Role.RESPONDER:
+            status = ProtocolStatus.UNKNOWN_ROLE
+        elif len(self._requests) >= self._max_requests:
+            multiplexing = self._max_requests > 1
+            status = ProtocolStatus.OVERLOADED if multiplexing else ProtocolStatus.CANT_MPX_CONN
+        if status is None:
+            self._requests[rid] = _Request(keep_conn)
+            return
+        self._outgoing += end_request_record(rid, 0, status)
+        if not keep_conn and not self._requests:
+            self._close_requested = True
+
+    def stdout(self, request_id: int, data: bytes) -> bytes:
+        """Response bytes (a CGI response: headers, blank line, body)."""
+        return pack_stream(RecordType.STDOUT, request_id, data)
+
+    def stderr(self, request_id: int, data: bytes) -> bytes:
+        """Bytes for the web server's error log."""
+        request = self._requests.get(request_id)
+        if request is not None and data:
+            request.stderr_used = True
+        return pack_stream(RecordType.STDERR, request_id, data)
+
+    def end_request(
+        self,
+        request_id: int,
+        app_status: int = 0,
+        status: ProtocolStatus = ProtocolStatus.REQUEST_COMPLETE,
+    ) -> bytes:
+        """Close the output streams and end the request; later records for
+        its id are ignored."""
+        request = self._requests.pop(request_id)
+        if not request.keep_conn:
+            self._close_requested = True
+        out = pack_record(RecordType.STDOUT, request_id)
+        if request.stderr_used:
+            out += pack_record(RecordType.STDERR, request_id)
+        return out + end_request_record(request_id, app_status, status)
+
+
+def _join_params(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Params decoded as latin-1, repeated names joined (nginx 1.22 sends one
+    HTTP_COOKIE pair per Cookie line)."""
+    params: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for raw_name, raw_value in pairs:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name in params:
+            repeated.setdefault(name, [params[name]]).append(value)
+        params[name] = value
+    for name, values in repeated.items():
+        params[name] = join_header_values(name, values)
+    return params
