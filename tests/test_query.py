@@ -3,6 +3,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncweb import PayloadTooLarge, QueryError, QueryParser, build_query, parse_query
+from asyncweb.query import RawPair, decode_text
+
+
+def decoded(pairs: list[RawPair]) -> list[tuple[str, str | None]]:
+    return [(decode_text(name, True), None if value is None else decode_text(value, True)) for name, value in pairs]
 
 
 def test_bare_names_are_kept_apart_from_empty_values() -> None:
@@ -60,7 +65,7 @@ def test_streaming_parser_matches_whole_parse_at_any_chunking(items: list[tuple[
     for start in range(0, len(body), step):
         got += parser.feed(body[start : start + step])
     got += parser.close()
-    assert got == parse_query(body)
+    assert decoded(got) == parse_query(body)
 
 
 def test_streaming_parser_split_at_every_offset() -> None:
@@ -68,7 +73,7 @@ def test_streaming_parser_split_at_every_offset() -> None:
     for cut in range(len(body) + 1):
         parser = QueryParser()
         got = parser.feed(body[:cut]) + parser.feed(memoryview(body)[cut:]) + parser.close()
-        assert got == [("a", None), ("b", ""), ("c", "é 1"), ("d", "x&y")], cut
+        assert decoded(got) == [("a", None), ("b", ""), ("c", "é 1"), ("d", "x&y")], cut
 
 
 def test_streaming_parser_limits_field_size_before_the_field_ends() -> None:

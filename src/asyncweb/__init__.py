@@ -4,12 +4,14 @@ from . import pep222 as _pep222  # noqa: F401 - installs the PEP's spellings
 from .app import App, Handler
 from .dicts import NoKeyErrors, PartialStringSubstitution
 from .errors import BadRequest, ClientDisconnect, HTTPError, PayloadTooLarge
+from .forms import FormData
 from .headers import Headers, MutableHeaders
 from .limits import Limits
 from .multidict import MultiDict
 from .query import QueryError, QueryParser, build_query, parse_query
 from .request import Request
 from .response import Response
+from .uploads import UploadFile
 
 __version__ = "0.1.0"
 
@@ -17,6 +19,7 @@ __all__ = [
     "App",
     "BadRequest",
     "ClientDisconnect",
+    "FormData",
     "HTTPError",
     "Handler",
     "Headers",
@@ -30,6 +33,7 @@ __all__ = [
     "QueryParser",
     "Request",
     "Response",
+    "UploadFile",
     "__version__",
     "build_query",
     "parse_query",

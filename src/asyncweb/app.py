@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from .config import Config
 from .errors import ClientDisconnect, HTTPError
-from .limits import Limits
+from .limits import Limits, MiB
 from .request import Request
 from .response import Response
 from .types import Receive, Scope, Send
+from .uploads import TargetFunction
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
@@ -33,6 +34,10 @@ class App:
         strict_parsing: bool = False,
         trust_proxy: bool = False,
         limits: Limits | None = None,
+        parse_forms: bool = True,
+        upload_dir: str | None = None,
+        spool_size: int = MiB,
+        upload_target: TargetFunction | None = None,
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
     ) -> None:
@@ -44,7 +49,15 @@ class App:
             )
         self.handler = handler
         self.log = log if log is not None else logging.getLogger("asyncweb")
-        self.config = Config(strict_parsing=strict_parsing, trust_proxy=trust_proxy, limits=limits or Limits())
+        self.config = Config(
+            strict_parsing=strict_parsing,
+            trust_proxy=trust_proxy,
+            limits=limits or Limits(),
+            parse_forms=parse_forms,
+            upload_dir=upload_dir,
+            spool_size=spool_size,
+            upload_target=upload_target,
+        )
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
 
@@ -63,20 +76,31 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, self.config)
+        try:
+            response = await self._respond(request, scope)
+            if response is not None:
+                await self._send(response, scope, send)
+        finally:
+            # Uploads live until the response is sent: it may stream them.
+            request.close()
+
+    async def _respond(self, request: Request, scope: Scope) -> Response | None:
         response = Response()
         try:
             if self.config.strict_parsing:
                 request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
+            if self.config.parse_forms and request.has_form_body:
+                await request.form()
             await self.handler(request, response, self.log)
         except HTTPError as error:
-            response = error_response(error.status, error.message, error.headers)
+            return error_response(error.status, error.message, error.headers)
         except ClientDisconnect:
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
-            return
+            return None
         except Exception:
             self.log.exception("error in handler for %s %s", scope["method"], scope["path"])
-            response = error_response(500)
-        await self._send(response, scope, send)
+            return error_response(500)
+        return response
 
     async def _send(self, response: Response, scope: Scope, send: Send) -> None:
         try:

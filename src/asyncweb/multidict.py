@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
-V = TypeVar("V")
+V = TypeVar("V", covariant=True)
 
 
 class MultiDict(Mapping[str, V], Generic[V]):

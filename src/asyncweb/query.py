@@ -14,6 +14,7 @@ from urllib.parse import quote_plus, unquote_to_bytes
 from .errors import BadRequest, PayloadTooLarge
 
 Pair = tuple[str, str | None]
+RawPair = tuple[bytes, bytes | None]  # unescaped, not yet decoded
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
@@ -22,19 +23,28 @@ class QueryError(BadRequest):
     """A malformed query or urlencoded body, under strict parsing."""
 
 
-def _decode(raw: bytes, strict: bool) -> str:
+def unescape(raw: bytes, strict: bool) -> bytes:
+    """`+` to space and %-escapes to bytes."""
     if b"+" in raw:
         raw = raw.replace(b"+", b" ")
     if b"%" in raw:
         if strict and _BAD_ESCAPE.search(raw):
             raise QueryError(f"bad percent-encoding in {raw[:40]!r}")
         raw = unquote_to_bytes(raw)
+    return raw
+
+
+def decode_text(raw: bytes, strict: bool, charset: str = "utf-8") -> str:
     try:
-        return raw.decode("utf-8")
+        return raw.decode(charset)
     except UnicodeDecodeError:
         if strict:
-            raise QueryError(f"invalid UTF-8 in {raw[:40]!r}") from None
-        return raw.decode("utf-8", "replace")
+            raise QueryError(f"invalid {charset} in {raw[:40]!r}") from None
+        return raw.decode(charset, "replace")
+
+
+def _decode(raw: bytes, strict: bool) -> str:
+    return decode_text(unescape(raw, strict), strict)
 
 
 def parse_query(query: bytes | str, strict: bool = False) -> list[Pair]:
@@ -76,9 +86,11 @@ def build_query(pairs: Iterable[tuple[str, str | None]] | Mapping[str, str | Non
 class QueryParser:
     """Incremental `application/x-www-form-urlencoded` parser (sans-I/O).
 
-    `feed(chunk)` returns the pairs completed by the chunk; `close()` the
-    last one. Only the unfinished item is buffered, so memory is bounded by
-    `max_field_size`; exceeding it or `max_fields` raises PayloadTooLarge.
+    `feed(chunk)` returns the pairs completed by the chunk, `close()` the
+    last one, as unescaped bytes: a form's `_charset_` field, which may come
+    last, decides how they decode (`decode_text`). Only the unfinished item
+    is buffered, so memory is bounded by `max_field_size`; exceeding it or
+    `max_fields` raises PayloadTooLarge.
     """
 
     __slots__ = ("_count", "_pending", "max_field_size", "max_fields", "strict")
@@ -95,7 +107,7 @@ class QueryParser:
         self._pending = bytearray()
         self._count = 0
 
-    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Pair]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[RawPair]:
         self._pending += chunk
         end = self._pending.rfind(b"&")
         if end < 0:
@@ -106,16 +118,19 @@ class QueryParser:
         self._check_size(self._pending)
         return self._parse(complete)
 
-    def close(self) -> list[Pair]:
+    def close(self) -> list[RawPair]:
         rest = bytes(self._pending)
         self._pending.clear()
         return self._parse(rest)
 
-    def _parse(self, data: bytes) -> list[Pair]:
-        if self.max_field_size is not None:
-            for item in data.split(b"&"):
+    def _parse(self, data: bytes) -> list[RawPair]:
+        pairs: list[RawPair] = []
+        strict = self.strict
+        for item in data.split(b"&"):
+            if item:
                 self._check_size(item)
-        pairs = parse_query(data, self.strict)
+                name, eq, value = item.partition(b"=")
+                pairs.append((unescape(name, strict), unescape(value, strict) if eq else None))
         self._count += len(pairs)
         if self.max_fields is not None and self._count > self.max_fields:
             raise PayloadTooLarge(f"more than {self.max_fields} fields")

@@ -13,11 +13,13 @@ from typing import Any
 from .config import DEFAULT_CONFIG, Config
 from .cookies import parse_cookies
 from .environ import environ_from_scope
-from .errors import ClientDisconnect, PayloadTooLarge
+from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
+from .forms import FormData, form_type, read_form
 from .headers import Headers
 from .multidict import MultiDict
 from .query import parse_query
 from .types import Message, Receive, Scope
+from .uploads import UploadFile
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
 
@@ -42,6 +44,7 @@ class Request:
         "_cookies",
         "_env",
         "_fields",
+        "_form",
         "_headers",
         "_query",
         "_receive",
@@ -58,6 +61,7 @@ class Request:
         self._query: Query | None = None
         self._cookies: dict[str, str] | None = None
         self._fields: Query | None = None
+        self._form: FormData | None = None
         self._env: Mapping[str, str] | None = None
         self._url_parts: URLParts | None = None
         self._body: bytes | None = None
@@ -111,15 +115,65 @@ class Request:
 
     # -- form data --------------------------------------------------------
     @property
+    def has_form_body(self) -> bool:
+        """True when the body is urlencoded or multipart form data."""
+        return self.method not in ("GET", "HEAD") and form_type(self.headers.get("content-type")) is not None
+
+    async def form(self) -> FormData:
+        """Parse the form body as it streams in (once; later calls return
+        the same form). The App does this before the handler runs unless it
+        was made with `parse_forms=False`. A body of another type is 415."""
+        if self._form is None:
+            content_type = self.headers.get("content-type")
+            if form_type(content_type) is None:
+                raise HTTPError(415, "expected a urlencoded or multipart form body")
+            self._form = await read_form(self.stream(), content_type or "", self._config)
+        return self._form
+
+    @property
     def fields(self) -> Query:
-        """Form data: the query for GET and HEAD, the body's fields for a
-        form post. The two are never merged (PEP 222 rejected that)."""
+        """Form data: the query for GET and HEAD, the body's non-file fields
+        for a form post. The two are never merged (PEP 222 rejected that)."""
         if self._fields is None:
-            self._fields = self.query if self.method in ("GET", "HEAD") else MultiDict()
+            if self._form is not None:
+                self._fields = self._form.fields
+            elif self.method in ("GET", "HEAD"):
+                self._fields = self.query
+            elif self.has_form_body:
+                raise RuntimeError("the form is not parsed yet: await request.form() first")
+            else:
+                self._fields = MultiDict()
         return self._fields
 
+    @property
+    def files(self) -> MultiDict[UploadFile]:
+        """Uploaded files by field name, in body order. A file input left
+        empty ("no file chosen") is not here."""
+        return self._form.files if self._form is not None else MultiDict()
+
     def get_field(self, name: str, default: str | None = None) -> str | None:
-        return self.fields.get(name, default)
+        """The first value of a field; for a file field, its content as text."""
+        fields = self.fields
+        if name in fields:
+            return fields[name]
+        upload = self.files.get(name)
+        return upload.read_text() if upload is not None else default
+
+    def get_uploaded_file(self, name: str) -> UploadFile | None:
+        """The first file uploaded as `name`. A plain field comes wrapped as an
+        in-memory UploadFile (its `filename` is None), so code that reads
+        every field as a file, as `cgi.FieldStorage` allowed, keeps working."""
+        upload = self.files.get(name)
+        if upload is not None:
+            return upload
+        value = self.fields.get(name)
+        return None if value is None else UploadFile.from_bytes(name, value.encode("utf-8"))
+
+    def close(self) -> None:
+        """Close uploaded files and delete their temp files (the App does
+        this once the response is sent)."""
+        if self._form is not None:
+            self._form.close()
 
     # -- the body, for handlers that read it themselves ---------------------
     async def stream(self) -> AsyncIterator[bytes]:
