@@ -27,7 +27,8 @@ def import_app(spec: str, app_dir: str | None = None) -> ASGIApp:
     except ModuleNotFoundError as exc:
         # Only a missing MODULE is our error: a missing import inside it is
         # the app's, and its traceback matters.
-        if exc.name is None or not module_name.startswith(exc.name):
+        missing = exc.name or ""
+        if missing != module_name and not module_name.startswith(missing + "."):
             raise
         raise AppImportError(f"no module named {module_name!r}") from exc
     app: object = module

@@ -160,9 +160,7 @@ def test_other_management_records_get_unknown_type(rtype: int) -> None:
     conn = Connection()
     assert conn.receive_data(wire.record(rtype, 0, b"whatever")) == []
     records, _ = wire.parse(conn.data_to_send())
-    assert [(r.type, r.request_id, r.content) for r in records] == [
-        (wire.UNKNOWN_TYPE, 0, bytes([rtype]) + bytes(7))
-    ]
+    assert [(r.type, r.request_id, r.content) for r in records] == [(wire.UNKNOWN_TYPE, 0, bytes([rtype]) + bytes(7))]
 
 
 @pytest.mark.parametrize(("role", "keep_conn"), [(2, False), (3, True), (9, False)])
@@ -291,12 +289,9 @@ latin1 = st.text(st.characters(max_codepoint=255), max_size=300)
     st.integers(min_value=1, max_value=2000),
     st.integers(min_value=1, max_value=500),
 )
-def test_params_and_body_survive_any_framing(
-    params: dict[str, str], body: bytes, chunk: int, step: int
-) -> None:
+def test_params_and_body_survive_any_framing(params: dict[str, str], body: bytes, chunk: int, step: int) -> None:
     data = wire.request(5, params.items(), body, keep_conn=False, chunk=chunk)
     events = feed(Connection(), data, step)
     assert events[0] == RequestStarted(5, params, keep_conn=False)
     assert body_of(events, 5) == body
     assert events[-1] == RequestBodyEnd(5)
-

@@ -4,8 +4,12 @@ tests do not check the codec against itself."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+import anyio
+import anyio.abc
 
 BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = range(1, 8)
 DATA, GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = range(8, 12)
@@ -135,3 +139,51 @@ def collect(records: list[Record], rid: int) -> Response | None:
     else:
         status, headers, body = 0, [], b""
     return Response(status, headers, body, stderr, app_status, protocol_status)
+
+
+class Client:
+    """A raw FastCGI connection for in-process tests."""
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+        self.records: list[Record] = []
+        self._rest = b""
+        self.eof = False
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, address: tuple[str, int]) -> AsyncIterator[Client]:
+        async with await anyio.connect_tcp(*address) as stream:
+            yield cls(stream)
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send(data)
+
+    async def _read_more(self) -> None:
+        try:
+            data = await self.stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            self.eof = True
+            return
+        records, self._rest = parse(self._rest + data)
+        self.records += records
+
+    async def response(self, rid: int, timeout: float = 10) -> Response:
+        with anyio.fail_after(timeout):
+            while (found := collect(self.records, rid)) is None:
+                if self.eof:
+                    raise AssertionError(f"connection closed before END_REQUEST {rid}")
+                await self._read_more()
+        return found
+
+    async def wait_closed(self, timeout: float = 10) -> None:
+        """Read until the server closes the connection."""
+        with anyio.fail_after(timeout):
+            while not self.eof:
+                await self._read_more()
+
+    async def is_open_after(self, seconds: float) -> bool:
+        with anyio.move_on_after(seconds):
+            while not self.eof:
+                await self._read_more()
+        return not self.eof

@@ -1,0 +1,127 @@
+"""`asyncweb fastcgi MODULE:APP --bind ...`: serve an app over FastCGI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..importer import AppImportError, import_app
+from .lifespan import LifespanFailure
+from .server import is_listening_socket, run
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"mode out of range: {text!r}")
+    return mode
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="asyncweb fastcgi",
+        description="Serve an ASGI application over FastCGI (behind nginx, lighttpd, ...).",
+    )
+    p.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    p.add_argument(
+        "--bind",
+        "-b",
+        metavar="ADDRESS",
+        help="unix:/path/to.sock, HOST:PORT or fd:N (default: fd:0 when stdin is a "
+        "listening socket, as when a web server spawns the app)",
+    )
+    p.add_argument(
+        "--socket-mode",
+        type=_mode,
+        metavar="OCTAL",
+        help="permissions of a unix socket, e.g. 660 (default: from the umask)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="requests handled at once; more wait for a slot (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lifespan",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="run the ASGI lifespan protocol (default: %(default)s)",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, time given to requests in flight (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-params-size",
+        type=_positive,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest PARAMS (CGI variables) of one request (default: %(default)s)",
+    )
+    p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop; auto uses uvloop when installed (default: %(default)s)",
+    )
+    p.add_argument(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="directory put first on sys.path (default: the current one)",
+    )
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    bind = args.bind
+    if bind is None:
+        if not is_listening_socket(0):
+            print("asyncweb fastcgi: give --bind (stdin is not a listening socket)", file=sys.stderr)
+            return 2
+        bind = "fd:0"
+    try:
+        app = import_app(args.app, app_dir=args.app_dir)
+    except AppImportError as exc:
+        print(f"asyncweb fastcgi: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(
+            app,
+            bind,
+            loop=args.loop,
+            socket_mode=args.socket_mode,
+            concurrency=args.concurrency,
+            lifespan=args.lifespan,
+            shutdown_timeout=args.shutdown_timeout,
+            max_params_size=args.max_params_size,
+        )
+    except (OSError, ValueError, LifespanFailure) as exc:
+        logging.getLogger("asyncweb.fastcgi").error("cannot serve: %s", exc)
+        return 1
+    return 0

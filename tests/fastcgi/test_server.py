@@ -1,0 +1,371 @@
+"""The anyio server, driven by a raw FastCGI client: what nginx and lighttpd
+never send (GET_VALUES, multiplexing, ABORT_REQUEST, bad records) and what
+is hard to make them do (backpressure, shutdown)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncweb.fastcgi import listen, serve
+from asyncweb.fastcgi.lifespan import LifespanFailure
+from asyncweb.types import Receive, Scope, Send
+from tests.fastcgi import apps, wire
+from tests.fastcgi.conftest import Server
+
+pytestmark = pytest.mark.anyio
+
+
+def params(path: str = "/echo", method: str = "GET", **extra: str) -> list[tuple[str, str]]:
+    path, _, query = path.partition("?")
+    return [
+        ("REQUEST_METHOD", method),
+        ("SCRIPT_NAME", ""),
+        ("PATH_INFO", path),
+        ("QUERY_STRING", query),
+        ("SERVER_NAME", "example.org"),
+        ("SERVER_PORT", "8080"),
+        ("REMOTE_ADDR", "127.0.0.9"),
+        ("REMOTE_PORT", "40000"),
+        ("HTTP_HOST", "example.org:8080"),
+        *extra.items(),
+    ]
+
+
+def report(response: wire.Response) -> dict[str, Any]:
+    assert response.status == 200, response
+    result: dict[str, Any] = json.loads(response.body)
+    return result
+
+
+async def test_get_values(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app, concurrency=7) as address, wire.Client.connect(address) as c:
+        names = wire.pairs([("FCGI_MAX_CONNS", ""), ("FCGI_MAX_REQS", ""), ("FCGI_MPXS_CONNS", "")])
+        await c.send(wire.record(wire.GET_VALUES, 0, names) + wire.record(99, 0, b"?"))
+        with anyio.fail_after(5):
+            while len(c.records) < 2:
+                await c._read_more()
+        values = dict(wire.unpack_pairs(c.records[0].content))
+        assert values == {b"FCGI_MAX_CONNS": b"7", b"FCGI_MAX_REQS": b"7", b"FCGI_MPXS_CONNS": b"1"}
+        assert (c.records[1].type, c.records[1].content[0]) == (wire.UNKNOWN_TYPE, 99)
+        # Management records leave the connection usable.
+        await c.send(wire.request(1, params()))
+        assert report(await c.response(1))["method"] == "GET"
+
+
+async def test_scope_from_params(fastcgi_server: Server) -> None:
+    extra = {"HTTPS": "on", "HTTP_COOKIE": "a=1", "CONTENT_TYPE": "text/plain"}
+    p = params("/caf\xc3\xa9/x%2Fy?q=1&r=%20", "POST", **extra)
+    p = [("SCRIPT_NAME", "/mount") if k == "SCRIPT_NAME" else (k, v) for k, v in p]
+    p += [("HTTP_COOKIE", "b=2"), ("CONTENT_LENGTH", "5")]
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, p, b"hello"))
+        got = report(await c.response(1))
+    assert got["path"] == "/mount/café/x%2Fy"
+    assert got["root_path"] == "/mount"
+    assert got["query_string"] == "q=1&r=%20"
+    assert got["scheme"] == "https"
+    assert got["client"] == ["127.0.0.9", 40000]
+    assert got["server"] == ["example.org", 8080]
+    headers = dict(map(tuple, got["headers"]))
+    assert headers["cookie"] == "a=1; b=2"
+    assert headers["content-type"] == "text/plain" and headers["content-length"] == "5"
+    assert headers["host"] == "example.org:8080"
+    assert got["body_sha256"] == hashlib.sha256(b"hello").hexdigest()
+
+
+async def test_keep_conn_serves_several_requests_on_one_connection(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        for rid in (1, 2, 1):
+            c.records.clear()
+            await c.send(wire.request(rid, params(f"/echo?n={rid}"), keep_conn=True))
+            assert report(await c.response(rid))["query_string"] == f"n={rid}"
+        assert await c.is_open_after(0.2)
+
+
+async def test_without_keep_conn_the_server_closes(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params(), keep_conn=False))
+        response = await c.response(1)
+        await c.wait_closed(timeout=3)
+    assert response.status == 200
+    records = [r for r in c.records if r.request_id == 1]
+    assert [r.type for r in records[-2:]] == [wire.STDOUT, wire.END_REQUEST]
+    assert records[-2].content == b""
+
+
+async def test_multiplexed_requests_run_concurrently(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/slow?seconds=1.5")) + wire.request(2, params("/echo")))
+        second = await c.response(2)
+        assert wire.collect(c.records, 1) is None  # request 1 is still sleeping
+        first = await c.response(1)
+    assert report(first)["path"] == "/slow" and report(second)["path"] == "/echo"
+
+
+async def test_unknown_role(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.begin(3, role=2, keep_conn=False) + wire.record(wire.PARAMS, 3))
+        response = await c.response(3)
+        await c.wait_closed(timeout=3)
+    assert (response.protocol_status, response.body) == (3, b"")
+
+
+async def test_abort_request_disconnects_the_app(fastcgi_server: Server) -> None:
+    apps.seen.pop("abort", None)
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/wait-disconnect?abort", "POST"))[:-8])
+        await c.send(wire.record(wire.STDIN, 1, b"partial"))
+        with anyio.fail_after(5):
+            while not apps.seen.get("abort"):
+                await anyio.sleep(0.01)
+        await c.send(wire.record(wire.ABORT_REQUEST, 1))
+        response = await c.response(1)
+        assert response.protocol_status == 0
+        assert [m["type"] for m in apps.seen["abort"]] == ["http.request", "http.disconnect"]
+        # The connection outlives the aborted request.
+        await c.send(wire.request(2, params()))
+        assert report(await c.response(2))["method"] == "GET"
+
+
+async def test_closed_connection_disconnects_the_app(fastcgi_server: Server) -> None:
+    apps.seen.pop("closed", None)
+    async with fastcgi_server(apps.app) as address:
+        async with wire.Client.connect(address) as c:
+            await c.send(wire.request(1, params("/wait-disconnect?closed"))[:-8])
+            with anyio.fail_after(5):
+                while "closed" not in apps.seen:  # the app is waiting
+                    await anyio.sleep(0.01)
+        with anyio.fail_after(5):
+            while apps.seen["closed"] != [{"type": "http.disconnect"}]:
+                await anyio.sleep(0.01)
+        async with wire.Client.connect(address) as c:
+            await c.send(wire.request(1, params()))
+            assert report(await c.response(1))["method"] == "GET"
+
+
+async def test_body_shorter_than_content_length_is_a_disconnect(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params(CONTENT_LENGTH="100"), b"x" * 10))
+        # The app is told the client went away, so it has nobody to answer.
+        response = await c.response(1)
+    assert response.status == 0 and response.body == b""
+
+
+@pytest.mark.parametrize(
+    ("data", "log"),
+    [
+        (wire.record(wire.BEGIN_REQUEST, 1, bytes(8), version=0), "unsupported FastCGI version 0"),
+        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"x" * 2000), "PARAMS over 1024 bytes"),
+        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x05\x05ab") + wire.record(wire.PARAMS, 1), "longer"),
+        (wire.request(1, params())[:20], "inside a record"),
+    ],
+)
+async def test_bad_records_end_the_connection_not_the_server(
+    fastcgi_server: Server, caplog: pytest.LogCaptureFixture, data: bytes, log: str
+) -> None:
+    async with fastcgi_server(apps.app, max_params_size=1024) as address:
+        async with wire.Client.connect(address) as c:
+            await c.send(data)
+            if log == "inside a record":
+                await c.stream.send_eof()
+            await c.wait_closed(timeout=5)
+        assert any(log in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+        async with wire.Client.connect(address) as c:
+            await c.send(wire.request(1, params()))
+            assert report(await c.response(1))["method"] == "GET"
+
+
+async def test_bad_records_cancel_requests_in_flight(fastcgi_server: Server) -> None:
+    apps.seen.pop("cut", None)
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/wait-disconnect?cut"))[:-8])
+        with anyio.fail_after(5):
+            while "cut" not in apps.seen:
+                await anyio.sleep(0.01)
+        await c.send(b"\x07" * 8)
+        await c.wait_closed(timeout=5)
+
+
+async def test_handler_error_is_a_logged_500(fastcgi_server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/error")))
+        response = await c.response(1)
+    assert response.status == 500
+    assert response.body == b"Internal Server Error\n"
+    assert response.app_status == 1
+    assert b"RuntimeError" in response.stderr  # lands in the web server's error log
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and "GET /error" in errors[0].getMessage()
+    assert errors[0].exc_info and "on purpose" in str(errors[0].exc_info[1])
+
+
+async def test_head_sends_no_body(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/echo", "HEAD")))
+        response = await c.response(1)
+    assert response.status == 200 and response.body == b""
+    assert int(response.header("content-length") or 0) > 0
+
+
+async def test_header_injection_is_refused(fastcgi_server: Server) -> None:
+    async def bad(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"location", b"/x\r\nSet-Cookie: evil=1")]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with fastcgi_server(bad) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        response = await c.response(1)
+    assert response.status == 500
+    assert response.header("set-cookie") is None
+
+
+async def test_large_streamed_response(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/stream?mib=8")))
+        response = await c.response(1, timeout=30)
+    assert response.status == 200
+    assert response.body == apps.pattern_block() * 128
+    assert max(len(r.content) for r in c.records) <= 65535
+
+
+async def test_upload_waits_for_a_slow_reader(fastcgi_server: Server) -> None:
+    """A client pushing 64 MiB at an app that does not read gets stuck far
+    short of it: the server buffers about 1 MiB, then stops reading."""
+    release = anyio.Event()
+    digest = hashlib.sha256()
+
+    async def lazy(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await release.wait()
+        while True:
+            message = await receive()
+            digest.update(message["body"])
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    block = bytes(range(256)) * 128  # 32 KiB, like nginx's records
+    total = 64 << 20
+    sent = 0
+    async with fastcgi_server(lazy) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/", "POST", CONTENT_LENGTH=str(total)))[:-8])
+
+        async def upload() -> None:
+            nonlocal sent
+            while sent < total:
+                await c.send(wire.record(wire.STDIN, 1, block))
+                sent += len(block)
+            await c.send(wire.record(wire.STDIN, 1))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(upload)
+            last = -1
+            while sent != last:  # until the upload stalls
+                last = sent
+                await anyio.sleep(0.3)
+            stalled_at = sent
+            release.set()
+        response = await c.response(1, timeout=30)
+    assert stalled_at < 24 << 20, f"{stalled_at} bytes accepted by an app that reads nothing"
+    assert response.status == 204
+    assert digest.hexdigest() == hashlib.sha256(block * (total // len(block))).hexdigest()
+
+
+async def test_concurrency_limit_makes_requests_wait(fastcgi_server: Server) -> None:
+    running = 0
+    peak = 0
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal running, peak
+        if scope["type"] != "http":
+            return
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.05)
+        running -= 1
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def one(address: tuple[str, int]) -> None:
+        async with wire.Client.connect(address) as c:
+            await c.send(wire.request(1, params()))
+            assert (await c.response(1)).status == 204
+
+    async with fastcgi_server(counting, concurrency=2) as address, anyio.create_task_group() as tasks:
+        for _ in range(6):
+            tasks.start_soon(one, address)
+    assert peak == 2
+
+
+async def test_lifespan_state_reaches_requests(fastcgi_server: Server) -> None:
+    async with fastcgi_server(apps.app, lifespan="on") as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        assert report(await c.response(1))["state"] == ["started"]
+
+
+async def test_lifespan_failure_stops_the_server() -> None:
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    sock = listen("127.0.0.1:0")
+    with pytest.raises(LifespanFailure, match="no database"), anyio.fail_after(5):
+        await serve(failing, sock, handle_signals=False)
+    assert sock.fileno() == -1  # closed
+
+
+async def test_app_without_lifespan_support_is_served_in_auto_mode(fastcgi_server: Server) -> None:
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with fastcgi_server(plain) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        assert (await c.response(1)).status == 204
+
+
+async def test_shutdown_lets_requests_in_flight_finish(fastcgi_server: Server) -> None:
+    stop = anyio.Event()
+    async with (
+        fastcgi_server(apps.app, shutdown_event=stop) as address,
+        wire.Client.connect(address) as idle,
+        wire.Client.connect(address) as busy,
+    ):
+        await busy.send(wire.request(1, params("/slow?seconds=1")))
+        await idle.send(wire.request(1, params()))
+        await idle.response(1)
+        await anyio.sleep(0.2)
+        stop.set()
+        # The idle keep-alive connection is closed at once, the busy one
+        # once its request is answered; nobody new gets in.
+        await idle.wait_closed(timeout=0.9)
+        assert wire.collect(busy.records, 1) is None
+        assert report(await busy.response(1))["path"] == "/slow"
+        await busy.wait_closed(timeout=3)
+        with pytest.raises(OSError):
+            await anyio.connect_tcp(*address)
+
+
+async def test_shutdown_timeout_cancels_stuck_requests(fastcgi_server: Server) -> None:
+    stop = anyio.Event()
+    with anyio.fail_after(5):
+        async with (
+            fastcgi_server(apps.app, shutdown_event=stop, shutdown_timeout=0.3) as address,
+            wire.Client.connect(address) as stuck,
+        ):
+            await stuck.send(wire.request(1, params("/slow?seconds=60")))
+            await anyio.sleep(0.1)
+            stop.set()
+            await stuck.wait_closed(timeout=3)
