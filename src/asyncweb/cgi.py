@@ -1,0 +1,151 @@
+"""CGI/1.1 (RFC 3875): serve the one request a CGI host started this process for.
+
+`serve(app)` takes the request from `os.environb` and binary stdin and
+writes a CGI response to stdout; `asyncweb cgi MODULE:APP` does the same from
+the command line. A CGI host starts a process for every request, so this
+module imports only what that request needs: no uvicorn, httpx or anyio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+
+from .app import error_response
+from .environ import scope_from_environ
+from .errors import reason_phrase
+from .headers import check_name, check_value
+from .importer import AppImportError, import_app
+from .oneshot import Exchange, serve_one
+from .types import ASGIApp, Message
+
+CHUNK_SIZE = 64 * 1024
+
+
+def render_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The CGI header block: `Status:`, the app's fields, a blank line.
+    Names and values are checked so that no header can forge another."""
+    if not 100 <= status <= 999:
+        raise ValueError(f"invalid HTTP status {status!r}")
+    lines = [f"Status: {status} {reason_phrase(status) or 'Unknown'}"]
+    for raw_name, raw_value in headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        lines.append(f"{check_name(name)}: {check_value(value)}")
+    lines += ["", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+class ResponseWriter:
+    """ASGI response messages in, the bytes of a CGI response out (sans-I/O).
+
+    The header block goes out with the first body message, so that a
+    short response is one write; a HEAD response gets no body (RFC 3875
+    6.3.4). An app that fails between the two sends nothing at all, and the
+    CGI host answers 500 rather than an empty 200.
+    """
+
+    def __init__(self, head: bool = False) -> None:
+        self._head = head
+        self._pending: bytes | None = None
+
+    def feed(self, message: Message) -> bytes:
+        if message["type"] == "http.response.start":
+            self._pending = render_head(int(message["status"]), message.get("headers", ()))
+            return b""
+        body = b"" if self._head else bytes(message.get("body", b""))
+        if self._pending is not None:
+            body, self._pending = self._pending + body, None
+        return body
+
+
+def content_length(environ: Mapping[str, str]) -> int | None:
+    """CONTENT_LENGTH as a number: 0 when unset or empty (no body), None when
+    it is not a number."""
+    value = environ.get("CONTENT_LENGTH", "").strip()
+    if not value:
+        return 0
+    return int(value) if value.isdigit() and value.isascii() else None
+
+
+def read_body(fd: int, length: int) -> Iterator[bytes]:
+    """At most `length` bytes of `fd`, in chunks. Never read to EOF: the
+    server may send more than CONTENT_LENGTH (RFC 3875 4.2)."""
+    remaining = length
+    while remaining > 0:
+        # A blocking read is fine: this process serves this one request.
+        chunk = os.read(fd, min(remaining, CHUNK_SIZE))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
+
+
+class Output:
+    """Writes everything it is given to `fd`; once the reader has gone away
+    (EPIPE), the rest of the response is dropped."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self.closed:
+            try:
+                view = view[os.write(self._fd, view) :]
+            except BrokenPipeError:
+                self.closed = True
+
+
+def environ_from_os() -> dict[str, str]:
+    """The process environment, values as bytes decoded latin-1 (what
+    `scope_from_environ` takes), whatever the locale."""
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in os.environb.items()}
+
+
+def serve(app: ASGIApp, environ: Mapping[str, str] | None = None, stdin: int = 0, stdout: int = 1) -> int:
+    """Serve one CGI request; returns 0 when a whole response was written.
+
+    While the app runs, `sys.stdout` points to stderr: a stray `print()`
+    ends up in the server's error log instead of inside the response.
+    """
+    # stderr is the CGI host's error log; an app's own configuration wins.
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    env = environ_from_os() if environ is None else environ
+    scope = scope_from_environ(env)
+    writer, output = ResponseWriter(head=scope["method"] == "HEAD"), Output(stdout)
+
+    def sink(message: Message) -> None:
+        output.write(writer.feed(message))
+
+    length = content_length(env)
+    with contextlib.redirect_stdout(sys.stderr):
+        if length is None:
+            exchange = Exchange(iter(()), 0, sink)
+            asyncio.run(error_response(400, "invalid CONTENT_LENGTH")(scope, exchange.receive, exchange.send))
+            return 1
+        exchange = Exchange(read_body(stdin, length), length, sink)
+        complete = asyncio.run(serve_one(app, scope, exchange))
+    return 0 if complete else 1
+
+
+def main(argv: list[str]) -> int:
+    import argparse  # here, not above: `serve` through `asyncweb.run` needs none of it
+
+    parser = argparse.ArgumentParser(
+        prog="asyncweb cgi",
+        description="Serve the one request of a CGI host (environment and stdin) with an ASGI app.",
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
+    args = parser.parse_args(argv)
+    try:
+        app = import_app(args.app, app_dir=args.app_dir)
+    except AppImportError as exc:
+        print(f"asyncweb cgi: {exc}", file=sys.stderr)
+        return 2
+    return serve(app)

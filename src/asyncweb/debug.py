@@ -1,0 +1,290 @@
+"""PEP 222's debugging mode: call an app in process, from the command line.
+
+    asyncweb call MODULE:APP [METHOD] [PATH] [name=value]... [name=@file]... [Header:value]...
+
+The request is built as a CGI host would describe it, the app runs in this
+process (no server), and the response is printed as HTTP/1.1 text; the exit
+status is 1 for a 4xx or 5xx answer. Fields go in the query for GET and
+HEAD and in an urlencoded body for other methods; any `name=@file` makes
+the body multipart/form-data (and the method POST, unless one is given).
+With no field on the command line and a stdin that is not a terminal,
+fields come from stdin, one `name=value` (or `name=@file`, or a bare
+`name`) per line: the PEP's syntax.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
+from .importer import AppImportError, import_app
+from .oneshot import Exchange, serve_one
+from .query import build_query
+from .response import Response
+from .types import ASGIApp, Message
+
+USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]..."
+_METHOD = re.compile(r"[A-Z]+")
+_URL = re.compile(r"https?://", re.IGNORECASE)
+_QUERY_METHODS = frozenset({"GET", "HEAD"})
+CHUNK_SIZE = 64 * 1024
+
+
+class UsageError(Exception):
+    """The command line (or stdin) does not describe a request."""
+
+
+@dataclass
+class Call:
+    """A request as the command line gives it."""
+
+    method: str | None = None
+    target: str = "/"
+    fields: list[tuple[str, str | None]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (field name, path)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, item: str, from_stdin: bool = False) -> None:
+        """Add `name=value`, `name=@file` (`name=@@x` is the value `@x`) or
+        `Header:value`. On stdin every line is a field, and a line without
+        `=` is a bare name (the `?name` of a query)."""
+        equals, colon = item.find("="), item.find(":")
+        if not from_stdin and colon > 0 and (equals < 0 or colon < equals):
+            self.headers.append((item[:colon].strip(), item[colon + 1 :].strip()))
+        elif equals >= 0:
+            name, value = item[:equals], item[equals + 1 :]
+            if value.startswith("@@"):
+                self.fields.append((name, value[1:]))
+            elif value.startswith("@"):
+                self.files.append((name, value[1:]))
+            else:
+                self.fields.append((name, value))
+        elif from_stdin:
+            self.fields.append((item, None))
+        else:
+            raise UsageError(f"{item!r} is neither name=value, name=@file nor Header:value")
+
+
+def parse_call(args: Sequence[str]) -> Call:
+    call = Call()
+    rest = list(args)
+    if rest and _METHOD.fullmatch(rest[0]):
+        call.method = rest.pop(0)
+    if rest and (rest[0].startswith("/") or _URL.match(rest[0])):
+        call.target = rest.pop(0)
+    for item in rest:
+        call.add(item)
+    return call
+
+
+def read_fields(call: Call, stdin: TextIO) -> None:
+    for line in stdin:
+        line = line.rstrip("\r\n")
+        if line:
+            call.add(line, from_stdin=True)
+
+
+def _disposition(name: str, filename: str | None = None) -> bytes:
+    # As browsers do (HTML's multipart/form-data encoding): quotes and line
+    # breaks in names are percent-encoded.
+    def quoted(text: str) -> str:
+        return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+    value = f'form-data; name="{quoted(name)}"'
+    if filename is not None:
+        value += f'; filename="{quoted(filename)}"'
+    return value.encode("utf-8")
+
+
+class MultipartBody:
+    """A multipart/form-data body (RFC 7578) of fields and files, with its
+    length known up front and the files streamed from disk."""
+
+    def __init__(self, fields: Sequence[tuple[str, str | None]], files: Sequence[tuple[str, str]]) -> None:
+        self.boundary = "asyncweb-" + secrets.token_hex(16)
+        self._parts: list[tuple[bytes, bytes | str]] = []  # (part head, value or file path)
+        for name, value in fields:
+            head = b"Content-Disposition: " + _disposition(name)
+            self._parts.append((head, (value or "").encode("utf-8")))
+        for name, path in files:
+            content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            head = b"Content-Disposition: " + _disposition(name, os.path.basename(path))
+            self._parts.append((head + b"\r\nContent-Type: " + content_type.encode(), path))
+        self.length = sum(len(self._opening(head)) + self._size(value) + 2 for head, value in self._parts)
+        self.length += len(self._closing())
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def _opening(self, head: bytes) -> bytes:
+        return b"--" + self.boundary.encode() + b"\r\n" + head + b"\r\n\r\n"
+
+    def _closing(self) -> bytes:
+        return b"--" + self.boundary.encode() + b"--\r\n"
+
+    @staticmethod
+    def _size(value: bytes | str) -> int:
+        return len(value) if isinstance(value, bytes) else os.path.getsize(value)
+
+    def chunks(self) -> Iterator[bytes]:
+        for head, value in self._parts:
+            yield self._opening(head)
+            if isinstance(value, bytes):
+                yield value
+            else:
+                with open(value, "rb") as file:
+                    while chunk := file.read(CHUNK_SIZE):
+                        yield chunk
+            yield b"\r\n"
+        yield self._closing()
+
+
+@dataclass
+class Request:
+    """What the app is called with: CGI meta-variables and a body."""
+
+    environ: dict[str, str]
+    body: Iterator[bytes]
+    length: int
+
+
+def build_request(call: Call) -> Request:
+    method = call.method or ("POST" if call.files else "GET")
+    if call.files and method in _QUERY_METHODS:
+        raise UsageError(f"file uploads need a request body, which {method} has not: use POST")
+    for _, path in call.files:
+        if not os.path.isfile(path):
+            raise UsageError(f"cannot upload {path!r}: no such file")
+    url = urlsplit(call.target)
+    host = url.netloc or "localhost"
+    query = url.query
+    body: Iterator[bytes] = iter(())
+    length = 0
+    content_type = None
+    if call.files:
+        multipart = MultipartBody(call.fields, call.files)
+        body, length, content_type = multipart.chunks(), multipart.length, multipart.content_type
+    elif method in _QUERY_METHODS:
+        query = "&".join(part for part in (query, build_query(call.fields)) if part)
+    elif call.fields:
+        encoded = build_query(call.fields).encode("ascii")
+        body, length, content_type = iter((encoded,)), len(encoded), "application/x-www-form-urlencoded"
+    scheme = url.scheme or "http"
+    environ = {
+        "GATEWAY_INTERFACE": GATEWAY_INTERFACE,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REQUEST_METHOD": method,
+        "REQUEST_SCHEME": scheme,
+        "SCRIPT_NAME": "",
+        # CGI's PATH_INFO is decoded; environment values are bytes as latin-1.
+        "PATH_INFO": unquote_to_bytes(url.path or "/").decode("latin-1"),
+        "QUERY_STRING": query,
+        "SERVER_NAME": url.hostname or "localhost",
+        "SERVER_PORT": str(url.port or (443 if scheme == "https" else 80)),
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": host,
+        "CONTENT_LENGTH": str(length) if length or method not in _QUERY_METHODS else "",
+    }
+    if scheme == "https":
+        environ["HTTPS"] = "on"
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    joined: dict[str, list[str]] = {}
+    for name, value in call.headers:
+        key = name.upper().replace("-", "_")
+        key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+        joined.setdefault(key, []).append(value.encode("utf-8").decode("latin-1"))
+    for key, values in joined.items():
+        environ[key] = join_header_values(key, values)
+    return Request(environ, body, length)
+
+
+class Capture:
+    """Collects the ASGI response messages into a `Response`."""
+
+    def __init__(self) -> None:
+        self._response = Response()
+        self._body: list[bytes] = []
+
+    def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # A second start is the 500 that replaces a failed first one.
+            response = Response(int(message["status"]))
+            for name, value in message.get("headers", ()):
+                title = "-".join(part.capitalize() for part in name.decode("latin-1").split("-"))
+                response.add_header(title, value.decode("latin-1"))
+            self._response, self._body = response, []
+        else:
+            self._body.append(bytes(message.get("body", b"")))
+
+    def response(self) -> Response:
+        self._response.set_body(b"".join(self._body))
+        return self._response
+
+
+async def _run(app: ASGIApp, request: Request, capture: Capture) -> None:
+    exchange = Exchange(request.body, request.length, capture)
+    await serve_one(app, scope_from_environ(request.environ), exchange)
+
+
+def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
+    """The debugging mode: `args` as on `asyncweb call`'s command line
+    after MODULE:APP. Prints the response; returns the exit status."""
+    if any(arg in ("-h", "--help") for arg in args):
+        print(f"usage: {os.path.basename(sys.argv[0])} {USAGE}\n\n{__doc__}")
+        return 0
+    stdin = sys.stdin if stdin is None else stdin
+    # The handler's traceback (logged by asyncweb's App) must reach the terminal.
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        parsed = parse_call(args)
+        if not parsed.fields and not parsed.files and not stdin.isatty():
+            read_fields(parsed, stdin)
+        request = build_request(parsed)
+    except UsageError as exc:
+        print(f"error: {exc}\nusage: {USAGE}", file=sys.stderr)
+        return 2
+    capture = Capture()
+    try:
+        asyncio.run(_run(app, request, capture))
+    finally:
+        close = getattr(request.body, "close", None)
+        if close is not None:
+            close()  # an unread file upload is still open
+    response = capture.response()
+    print(response)
+    return 1 if response.status >= 400 else 0
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="asyncweb call",
+        description="Call an ASGI app in process with a request built from the command line, "
+        "print the response, exit 1 for 4xx/5xx.",
+        epilog="Fields go in the query for GET/HEAD and in the body otherwise; name=@file uploads a file "
+        "(multipart/form-data). Without fields on the command line, a non-terminal stdin gives "
+        "name=value lines.",
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    parser.add_argument("request", nargs="*", metavar="ITEM", help=USAGE)
+    parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        app = import_app(args.app, app_dir=args.app_dir)
+    except AppImportError as exc:
+        print(f"asyncweb call: {exc}", file=sys.stderr)
+        return 2
+    return call(app, args.request)

@@ -1,0 +1,41 @@
+"""`asyncweb.run(app)`: PEP 222's `wrapper`, for a script's `__main__`.
+
+It serves the app the way the process was started: as a CGI script, as a
+FastCGI application handed a listening socket, or from a terminal in the
+debugging mode. Each mode's module is imported only when it is the one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import NoReturn
+
+from .types import ASGIApp
+
+
+def run(app: ASGIApp) -> NoReturn:
+    """Serve `app` (any ASGI application) and exit.
+
+    - GATEWAY_INTERFACE set: one CGI request, from the environment and stdin.
+    - fd 0 a listening socket: FastCGI, as lighttpd or spawn-fcgi start it.
+    - otherwise the debugging mode of `asyncweb call` with the script's
+      arguments: `script.py [METHOD] [PATH] [name=value]... [Header:value]...`,
+      fields also read from a non-terminal stdin as `name=value` lines.
+    """
+    if os.environ.get("GATEWAY_INTERFACE"):
+        from .cgi import serve
+
+        raise SystemExit(serve(app))
+    from .fastcgi import is_listening_socket
+
+    if is_listening_socket(0):
+        from .fastcgi import run as run_fastcgi
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run_fastcgi(app, "fd:0")
+        raise SystemExit(0)
+    from .debug import call
+
+    raise SystemExit(call(app, sys.argv[1:]))
