@@ -11,6 +11,7 @@ from .multidict import MultiDict
 from .query import QueryError, QueryParser, build_query, parse_query
 from .request import Request
 from .response import Response
+from .runner import run
 from .uploads import UploadFile
 
 __version__ = "0.1.0"
@@ -37,4 +38,5 @@ __all__ = [
     "__version__",
     "build_query",
     "parse_query",
+    "run",
 ]
