@@ -16,6 +16,7 @@ import httpx
 from asyncweb.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server run_uvicorn started
 
 
 @contextlib.asynccontextmanager
@@ -51,7 +52,9 @@ def run_uvicorn(app_spec: str, *args: str, env: dict[str, str] | None = None) ->
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
     try:
         wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}"
+        SERVER_PIDS[base] = process.pid
+        yield base
     finally:
         process.terminate()
         try:

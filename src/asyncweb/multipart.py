@@ -123,8 +123,6 @@ class MultipartDecoder:
     """
 
     def __init__(self, boundary: bytes, max_header_size: int, max_headers: int) -> None:
-        self.max_header_size = max_header_size
-        self.max_headers = max_headers
         self._events: list[Event] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._field = bytearray()
@@ -138,20 +136,23 @@ class MultipartDecoder:
             "on_part_data": self._on_part_data,
             "on_part_end": self._on_part_end,
         }
-        # Our own limits are checked in the callbacks and answer 413; the
-        # parser's (one above ours) are only a backstop.
         self._parser = MultipartParser(
             boundary,
             callbacks,  # type: ignore[arg-type]
-            max_header_count=max_headers + 1,
-            max_header_size=max_header_size + 1,
+            max_header_count=max_headers,
+            max_header_size=max_header_size,
         )
 
     def feed(self, chunk: bytes | memoryview) -> list[Event]:
         try:
             self._parser.write(chunk)  # type: ignore[arg-type]
         except MultipartParseError as error:
-            raise BadRequest(f"malformed multipart body: {error}") from None
+            # The parser counts header bytes as it scans, so only it can
+            # stop an oversized header in time; its limits are ours.
+            message = str(error)
+            if message.startswith("Maximum header"):
+                raise PayloadTooLarge(f"part headers over the limit: {message}") from None
+            raise BadRequest(f"malformed multipart body: {message}") from None
         events, self._events = self._events, []
         return events
 
@@ -165,22 +166,14 @@ class MultipartDecoder:
 
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._field += data[start:end]
-        self._check_header_size()
 
     def _on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._value += data[start:end]
-        self._check_header_size()
-
-    def _check_header_size(self) -> None:
-        if len(self._field) + len(self._value) > self.max_header_size:
-            raise PayloadTooLarge(f"a part header is larger than {self.max_header_size} bytes")
 
     def _on_header_end(self) -> None:
         self._headers.append((bytes(self._field).strip().lower(), bytes(self._value).strip()))
         self._field.clear()
         self._value.clear()
-        if len(self._headers) > self.max_headers:
-            raise PayloadTooLarge(f"a part has more than {self.max_headers} headers")
 
     def _on_headers_finished(self) -> None:
         self._events.append(part_start(self._headers))
