@@ -15,9 +15,10 @@ import sys
 # real file (the host may call it through a symlink) is where `echo` lives.
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-import asyncweb  # noqa: E402
-from asyncweb import App, Request, Response  # noqa: E402
-from echo import echo  # noqa: E402
+from echo import echo
+
+import asyncweb
+from asyncweb import App, Request, Response
 
 
 async def handler(request: Request, response: Response, log: logging.Logger) -> None:

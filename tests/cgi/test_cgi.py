@@ -1,0 +1,247 @@
+"""The CGI mode in process: the response writer, and `serve` over pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from asyncweb.cgi import ResponseWriter, content_length, serve
+from asyncweb.types import Message, Receive, Scope, Send
+from examples.cgi_app import main as cgi_app
+from tests.support import ROOT
+
+ENVIRON = {"GATEWAY_INTERFACE": "CGI/1.1", "SERVER_NAME": "example.org", "SERVER_PORT": "80", "SCRIPT_NAME": "/s"}
+
+
+def test_writer_renders_status_headers_and_body() -> None:
+    writer = ResponseWriter()
+    start = {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]}
+    assert writer.feed(start) == b""  # held back to go out with the body
+    first = writer.feed({"type": "http.response.body", "body": b"no", "more_body": True})
+    assert first == b"Status: 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno"
+    assert writer.feed({"type": "http.response.body", "body": b"pe"}) == b"pe"
+
+
+def test_writer_drops_the_body_of_a_head_response() -> None:
+    writer = ResponseWriter(head=True)
+    writer.feed({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+    assert writer.feed({"type": "http.response.body", "body": b"hello"}) == (
+        b"Status: 200 OK\r\ncontent-length: 5\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "headers", [[(b"x-a", b"1\r\nStatus: 200")], [(b"x-a\nb", b"1")], [(b"x-a", b"1\nLocation: /evil")]]
+)
+def test_writer_refuses_header_injection(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(ValueError):
+        ResponseWriter().feed({"type": "http.response.start", "status": 200, "headers": headers})
+
+
+def test_writer_names_unknown_statuses() -> None:
+    writer = ResponseWriter()
+    writer.feed({"type": "http.response.start", "status": 599, "headers": []})
+    assert writer.feed({"type": "http.response.body"}).startswith(b"Status: 599 Unknown\r\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", 0), ("0", 0), ("17", 17), (" 5 ", 5), ("-1", None), ("1e3", None)]
+)
+def test_content_length(value: str, expected: int | None) -> None:
+    assert content_length({"CONTENT_LENGTH": value}) == expected
+
+
+def run_cgi(app: Any, environ: dict[str, str], body: bytes = b"", close_stdin: bool = True) -> tuple[int, bytes, int]:
+    """`serve` with pipes for stdin and stdout; returns (exit code, output,
+    bytes left unread on stdin)."""
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    try:
+        os.write(stdin_w, body)
+        if close_stdin:
+            os.close(stdin_w)
+        code = serve(app, {**ENVIRON, **environ}, stdin=stdin_r, stdout=stdout_w)
+        os.close(stdout_w)
+        output = b"".join(iter(lambda: os.read(stdout_r, 65536), b""))
+        if not close_stdin:
+            os.close(stdin_w)
+        left = len(b"".join(iter(lambda: os.read(stdin_r, 65536), b"")))
+        return code, output, left
+    finally:
+        for fd in (stdin_r, stdout_r):
+            os.close(fd)
+
+
+def split(output: bytes) -> tuple[list[str], bytes]:
+    head, _, body = output.partition(b"\r\n\r\n")
+    return head.decode("latin-1").split("\r\n"), body
+
+
+def test_serves_a_get_from_the_environment() -> None:
+    code, output, _ = run_cgi(cgi_app, {"REQUEST_METHOD": "GET", "PATH_INFO": "/echo", "QUERY_STRING": "a=1"})
+    lines, body = split(output)
+    assert code == 0
+    assert lines[0] == "Status: 200 OK"
+    assert "content-type: application/json" in lines
+    report = json.loads(body)
+    assert (report["url"], report["query"]) == ("http://example.org/s/echo", [["a", "1"]])
+
+
+def test_reads_at_most_content_length_bytes() -> None:
+    # The server may send more than CONTENT_LENGTH, and may keep stdin open.
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/sha256", "CONTENT_LENGTH": "5"}
+    code, output, left = run_cgi(cgi_app, environ, b"helloEXTRA", close_stdin=False)
+    assert code == 0
+    assert split(output)[1] == b"5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n"
+    assert left == len(b"EXTRA")
+
+
+class Recorder:
+    """A raw ASGI app that records what it receives, then answers 200."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise ValueError("no lifespan here")
+        while True:
+            message = await receive()
+            self.messages.append(message)
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_body_shorter_than_content_length_is_a_disconnect() -> None:
+    app = Recorder()
+    code, _, _ = run_cgi(app, {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "100"}, b"only 9 by")
+    assert [message["type"] for message in app.messages] == ["http.request", "http.disconnect"]
+    assert app.messages[0]["body"] == b"only 9 by" and app.messages[0]["more_body"] is True
+    assert code == 0
+
+
+def test_no_content_length_means_no_body() -> None:
+    app = Recorder()
+    run_cgi(app, {"REQUEST_METHOD": "POST"}, b"not announced")
+    assert app.messages == [{"type": "http.request", "body": b"", "more_body": False}]
+
+
+def test_invalid_content_length_is_a_400_without_calling_the_app() -> None:
+    app = Recorder()
+    code, output, _ = run_cgi(app, {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12x"}, b"x")
+    assert split(output)[0][0] == "Status: 400 Bad Request"
+    assert app.messages == [] and code == 1
+
+
+def test_a_raw_app_that_crashes_gets_a_500_and_a_logged_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raise KeyError("oops")
+
+    code, output, _ = run_cgi(broken, {"REQUEST_METHOD": "GET"})
+    assert split(output) == (
+        ["Status: 500 Internal Server Error", "content-type: text/plain; charset=utf-8", "content-length: 22"],
+        b"Internal Server Error\n",
+    )
+    assert code == 0  # a whole (500) response went out
+    assert any(record.exc_info and record.exc_info[0] is KeyError for record in caplog.records)
+
+
+def test_an_app_that_fails_after_the_start_writes_nothing() -> None:
+    # The CGI host then answers 500 itself rather than an empty 200.
+    async def half(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise RuntimeError("gone")
+
+    code, output, _ = run_cgi(half, {"REQUEST_METHOD": "GET"})
+    assert (code, output) == (1, b"")
+
+
+def test_stray_prints_go_to_stderr_not_into_the_response(capfd: pytest.CaptureFixture[str]) -> None:
+    async def chatty(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            print("debug output")
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body"})
+
+    _, output, _ = run_cgi(chatty, {"REQUEST_METHOD": "GET"})
+    assert output == b"Status: 204 No Content\r\n\r\n"
+    assert "debug output" in capfd.readouterr().err
+
+
+def starlette_app() -> Starlette:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        yield {"greeting": "hello from lifespan"}
+
+    async def stream(request: StarletteRequest) -> StreamingResponse:
+        async def parts() -> Any:
+            for word in (b"one ", b"two ", b"three"):
+                yield word
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    async def state(request: StarletteRequest) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse({"greeting": request.state.greeting, "body": body.decode()})
+
+    return Starlette(routes=[Route("/stream", stream), Route("/state", state, methods=["POST"])], lifespan=lifespan)
+
+
+def test_a_starlette_app_streams_under_cgi() -> None:
+    # Starlette listens for http.disconnect while it streams: it must only
+    # come once the response is complete.
+    code, output, _ = run_cgi(starlette_app(), {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/stream"})
+    assert code == 0
+    assert split(output)[1] == b"one two three"
+
+
+def test_a_starlette_app_gets_its_lifespan_state_and_body() -> None:
+    environ = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": "/state", "CONTENT_LENGTH": "3"}
+    _, output, _ = run_cgi(starlette_app(), environ, b"abc")
+    assert json.loads(split(output)[1]) == {"greeting": "hello from lifespan", "body": "abc"}
+
+
+def cgi_process(command: list[str], environ: dict[str, str], body: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    # An empty environment apart from the CGI variables, as lighttpd gives.
+    env = {**ENVIRON, **environ, "CONTENT_LENGTH": str(len(body))}
+    return subprocess.run(command, input=body, env=env, capture_output=True, timeout=30, cwd=ROOT)
+
+
+def test_asyncweb_cgi_command_serves_one_request() -> None:
+    command = [sys.executable, "-m", "asyncweb", "cgi", "examples.starlette_mount:main"]
+    result = cgi_process(command, {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/legacy/report/2024"})
+    lines, body = split(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert lines[0] == "Status: 200 OK"
+    assert b"base_url: http://example.org/legacy\n" in body and b"path: /report/2024\n" in body
+
+
+def test_the_cgi_path_imports_neither_uvicorn_nor_httpx_nor_anyio() -> None:
+    probe = "import sys, runpy; runpy.run_path(sys.argv[1], run_name='__main__')"
+    wrapper = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n'))\n" + probe
+    )
+    result = cgi_process(
+        [sys.executable, "-c", wrapper, str(ROOT / "examples" / "cgi_app.py")],
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/echo"},
+    )
+    assert result.stdout.startswith(b"Status: 200 OK\r\n"), result.stderr
+    modules = set(result.stderr.decode().rpartition("MODULES ")[2].split())
+    assert "asyncweb.cgi" in modules
+    assert not modules & {"uvicorn", "httpx", "anyio", "asyncweb.debug", "asyncweb.fastcgi", "argparse"}
