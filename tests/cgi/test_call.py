@@ -1,0 +1,157 @@
+"""The debugging mode, through the commands themselves: `asyncweb call`
+and a script's `asyncweb.run(app)` started from the command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncweb.debug import MultipartBody, UsageError, parse_call
+from tests.support import ROOT
+
+
+def run(argv: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    # Bytes, then decoded: text mode would turn the response's CRLF into LF.
+    result = subprocess.run(argv, input=stdin.encode(), capture_output=True, timeout=30, cwd=ROOT)
+    return subprocess.CompletedProcess(argv, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def command(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "asyncweb", *args], stdin)
+
+
+def echo(*args: str, stdin: str = "") -> Any:
+    result = command("call", "examples.echo:main", *args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    head, _, body = result.stdout.partition("\r\n\r\n")
+    assert head.split("\r\n")[0] == "HTTP/1.1 200 OK"
+    assert "Content-Type: application/json" in head.split("\r\n")
+    return json.loads(body)
+
+
+def test_get_with_query_fields_headers_and_cookies() -> None:
+    report = echo("/a%20b/c?x=1", "name=Ada Lovelace", "empty=", "Cookie:k=v", "X-Forwarded-For: 10.0.0.1")
+    assert report["method"] == "GET"
+    assert report["path"] == "/a b/c"
+    assert report["url"] == "http://localhost/a%20b/c"
+    assert report["query"] == [["x", "1"], ["name", "Ada Lovelace"], ["empty", ""]]
+    assert report["cookies"] == {"k": "v"}
+    assert ["x-forwarded-for", "10.0.0.1"] in report["headers"]
+
+
+def test_post_sends_fields_as_an_urlencoded_body() -> None:
+    report = echo("POST", "/form", "a=1", "a=2", "url=http://x/?y=z&w")
+    assert report["method"] == "POST"
+    assert report["query"] == []
+    assert report["fields"] == [["a", "1"], ["a", "2"], ["url", "http://x/?y=z&w"]]
+    assert ["content-type", "application/x-www-form-urlencoded"] in report["headers"]
+
+
+def test_fields_from_stdin_in_the_peps_syntax() -> None:
+    report = echo("/search", stdin="q=asyncweb\nflag\nlang=fr\r\n\n")
+    assert report["fields"] == [["q", "asyncweb"], ["flag", None], ["lang", "fr"]]
+
+
+def test_stdin_is_ignored_when_the_command_line_has_fields() -> None:
+    report = echo("/search", "q=1", stdin="ignored=yes\n")
+    assert report["fields"] == [["q", "1"]]
+
+
+def test_file_uploads_with_at_paths(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000
+    upload = tmp_path / "data.bin"
+    upload.write_bytes(data)
+    note = tmp_path / "note.txt"
+    note.write_text("hello\n")
+    report = echo("/upload", "title=two files", f"blob=@{upload}", "literal=@@home", stdin=f"ignored=@{note}\n")
+    assert report["method"] == "POST"  # uploads need a body
+    assert report["fields"] == [["title", "two files"], ["literal", "@home"]]
+    sha = hashlib.sha256(data).hexdigest()
+    meta = {"filename": "data.bin", "content_type": "application/octet-stream", "size": len(data), "sha256": sha}
+    assert report["files"] == [["blob", meta]]
+
+
+def test_file_uploads_from_stdin(tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("hello\n")
+    report = echo("PUT", "/upload", stdin=f"who=me\nnote=@{note}\n")
+    assert report["method"] == "PUT"
+    assert report["fields"] == [["who", "me"]]
+    sha = hashlib.sha256(b"hello\n").hexdigest()
+    assert report["files"] == [
+        ["note", {"filename": "note.txt", "content_type": "text/plain", "size": 6, "sha256": sha}]
+    ]
+
+
+def test_script_debug_mode_prints_the_traceback_and_exits_1_on_error() -> None:
+    result = run([sys.executable, "examples/cgi_app.py", "/error"])
+    assert result.returncode == 1
+    assert result.stdout.startswith("HTTP/1.1 500 Internal Server Error\r\n")
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: this traceback goes to the server's error log" in result.stderr
+
+
+def test_script_debug_mode_shows_redirects_and_cookies() -> None:
+    args = [sys.executable, "examples/cgi_app.py", "GET", "/cookie", "flavour=oat"]
+    result = run(args)
+    assert result.returncode == 0, result.stderr
+    assert "Set-Cookie: flavour=oat; Path=/; HttpOnly\r\n" in result.stdout
+    result = run([*args[:2], "https://example.org:8443/redirect"])
+    assert result.stdout.startswith("HTTP/1.1 302 Found\r\n")
+    assert "Location: https://example.org:8443/echo?from=redirect\r\n" in result.stdout
+
+
+def test_4xx_exits_1_for_any_asgi_app() -> None:
+    result = command("call", "examples.starlette_mount:main", "/missing")
+    assert result.returncode == 1
+    assert result.stdout.startswith("HTTP/1.1 404 Not Found\r\n")
+    result = command("call", "examples.starlette_mount:main", "/legacy/report")
+    assert result.returncode == 0
+    assert "path: /report\n" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["POST", "/x", "f=@/nonexistent/file"], "no such file"),
+        (["HEAD", "/x", "f=@/etc/hostname"], "need a request body"),
+        (["/x", "not-an-item"], "neither name=value"),
+    ],
+)
+def test_bad_command_lines_exit_2(args: list[str], message: str) -> None:
+    result = command("call", "examples.echo:main", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_app_exits_2() -> None:
+    result = command("call", "examples.nothing:main", "/")
+    assert result.returncode == 2
+    assert "no module named 'examples.nothing'" in result.stderr
+
+
+def test_parse_call_tells_fields_headers_and_files_apart() -> None:
+    call = parse_call(["DELETE", "http://h/p", "a=b:c", "X-A:b=c", "f=@x", "Host: h:1"])
+    assert (call.method, call.target) == ("DELETE", "http://h/p")
+    assert call.fields == [("a", "b:c")]
+    assert call.headers == [("X-A", "b=c"), ("Host", "h:1")]
+    assert call.files == [("f", "x")]
+    with pytest.raises(UsageError):
+        parse_call(["/p", "lonely"])
+
+
+def test_multipart_length_matches_its_chunks(tmp_path: Path) -> None:
+    upload = tmp_path / 'we"ird\nname.txt'
+    upload.write_bytes(b"x" * 100_000)
+    body = MultipartBody([("a", "1"), ("bare", None)], [("file", str(upload))])
+    data = b"".join(body.chunks())
+    assert len(data) == body.length
+    assert b'filename="we%22ird%0Aname.txt"' in data
+    assert data.endswith(f"--{body.boundary}--\r\n".encode())
