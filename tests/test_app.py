@@ -168,6 +168,31 @@ async def test_lifespan_runs_the_hooks() -> None:
 
 
 @pytest.mark.anyio
+async def test_lifespan_startup_tunes_malloc_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncweb import malloc
+
+    calls: list[int] = []
+    monkeypatch.setattr(malloc, "tune_malloc", lambda: calls.append(1) or True)
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    startup: list[Message] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    await call(App(handler, tune_malloc=False), {"type": "lifespan"}, list(startup))
+    assert calls == []
+    await call(App(handler), {"type": "lifespan"}, list(startup))
+    assert calls == [1]
+
+
+def test_tune_malloc_applies_on_glibc() -> None:
+    import platform
+
+    from asyncweb.malloc import tune_malloc
+
+    assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
+
+
+@pytest.mark.anyio
 async def test_a_failing_startup_is_reported() -> None:
     async def on_startup() -> None:
         raise RuntimeError("no database")

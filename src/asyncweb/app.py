@@ -24,6 +24,12 @@ class App:
     The handler fills in `response`; whatever it raises is trapped: an
     `HTTPError` becomes that answer, anything else is logged through `log`
     with its traceback and answered with a plain 500.
+
+    Form bodies are parsed before the handler runs, so `get_field` works
+    synchronously as PEP 222 has it; `parse_forms=False` leaves the body to
+    the handler (`await request.form()`, `request.stream()`). On lifespan
+    startup the App tunes glibc malloc for large bodies (`asyncweb.malloc`;
+    `tune_malloc=False` to keep the defaults).
     """
 
     def __init__(
@@ -38,6 +44,7 @@ class App:
         upload_dir: str | None = None,
         spool_size: int = MiB,
         upload_target: TargetFunction | None = None,
+        tune_malloc: bool = True,
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
     ) -> None:
@@ -58,6 +65,7 @@ class App:
             spool_size=spool_size,
             upload_target=upload_target,
         )
+        self.tune_malloc = tune_malloc
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
 
@@ -121,6 +129,12 @@ class App:
         while True:
             message = await receive()
             phase = message["type"].rpartition(".")[2]  # "startup" or "shutdown"
+            if phase == "startup" and self.tune_malloc:
+                # Lifespan means this App is a server's app: the process is
+                # ours to tune. Embedded or in-process use is left alone.
+                from .malloc import tune_malloc
+
+                self.log.debug("glibc malloc tuned for large bodies: %s", tune_malloc())
             hook = self.on_startup if phase == "startup" else self.on_shutdown
             try:
                 if hook is not None:
