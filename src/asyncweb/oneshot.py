@@ -36,11 +36,14 @@ class Exchange:
         self._remaining = length
         self._sink = sink
         self._body_done = False
+        self._gone = False
         self._finished: asyncio.Future[None] | None = None
         self.status: int | None = None
         self.complete = False
 
     async def receive(self) -> Message:
+        if self._gone:
+            return {"type": "http.disconnect"}
         if self._body_done:
             # ASGI: once the body is read, receive() waits for the client to
             # go away. Apps listen for that while they stream (Starlette
@@ -53,7 +56,7 @@ class Exchange:
             return {"type": "http.request", "body": b"", "more_body": False}
         chunk = next((chunk for chunk in self._chunks if chunk), b"")
         if not chunk:
-            self._body_done = True
+            self._gone = True
             return {"type": "http.disconnect"}
         chunk = chunk[: self._remaining]
         self._remaining -= len(chunk)

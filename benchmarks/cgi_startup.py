@@ -1,0 +1,186 @@
+"""Wall time of one CGI "hello" request, as a CGI host runs it.
+
+    .venv/bin/python benchmarks/cgi_startup.py [--rounds N]
+
+Every variant is a fresh process started with a CGI environment and stdin,
+whose stdout is read to EOF, like lighttpd's mod_cgi does. The variants run
+interleaved (the order rotates every round) so that the machine's load
+hits them alike; the table gives medians and the ratios of medians:
+
+- `python -c pass`: the interpreter's own start-up, the floor;
+- stdlib: a plain script writing the same response by hand;
+- stdlib cgi.FieldStorage: the same with the module asyncweb replaces
+  (only on Pythons that still have it, < 3.13);
+- import asyncweb: the package import alone, no request served;
+- asyncweb.run: the hello app served by `asyncweb.run(App(hello))`.
+
+Then `-X importtime` of the asyncweb script, self time summed by top-level
+package and the cumulative time of asyncweb's own modules (medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ENVIRON = {
+    "GATEWAY_INTERFACE": "CGI/1.1",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "SERVER_SOFTWARE": "benchmark",
+    "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "8080",
+    "REQUEST_METHOD": "GET",
+    "SCRIPT_NAME": "/hello.py",
+    "PATH_INFO": "",
+    "QUERY_STRING": "name=world",
+    "CONTENT_LENGTH": "0",
+    "REMOTE_ADDR": "127.0.0.1",
+    "HTTP_HOST": "127.0.0.1:8080",
+    "HTTP_USER_AGENT": "curl/8.0",
+}
+
+STDLIB = """\
+import os, sys
+from urllib.parse import parse_qs
+parse_qs(os.environ.get("QUERY_STRING", ""))
+body = b"Hello, world!"
+head = b"Status: 200 OK\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body)
+sys.stdout.buffer.write(head + body)
+"""
+
+STDLIB_CGI = """\
+import sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import cgi
+cgi.FieldStorage()
+body = b"Hello, world!"
+head = b"Status: 200 OK\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body)
+sys.stdout.buffer.write(head + body)
+"""
+
+ASYNCWEB = """\
+import asyncweb
+
+async def hello(request, response, log):
+    response.set_body("Hello, world!")
+
+asyncweb.run(asyncweb.App(hello))
+"""
+
+IMPORT_ONLY = "import asyncweb\n"
+PASS = "pass\n"
+
+
+def variants(folder: Path) -> dict[str, Path]:
+    scripts = {"python -c pass": PASS, "stdlib": STDLIB, "import asyncweb": IMPORT_ONLY, "asyncweb.run": ASYNCWEB}
+    if sys.version_info < (3, 13):
+        scripts["stdlib cgi.FieldStorage"] = STDLIB_CGI
+    paths = {}
+    for index, (name, source) in enumerate(scripts.items()):
+        path = folder / f"variant{index}.py"
+        path.write_text(source)
+        paths[name] = path
+    return paths
+
+
+def request(script: Path, *flags: str) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, *flags, str(script)], env=ENVIRON, stdin=subprocess.DEVNULL, capture_output=True
+    )
+    return time.perf_counter() - start, result
+
+
+def check(name: str, script: Path) -> None:
+    _, result = request(script)
+    if result.returncode != 0:
+        raise SystemExit(f"{name} failed: {result.stderr.decode()}")
+    serves = name not in ("python -c pass", "import asyncweb")
+    if serves and not (result.stdout.startswith(b"Status: 200 OK\r\n") and result.stdout.endswith(b"Hello, world!")):
+        raise SystemExit(f"{name} answered {result.stdout!r}")
+
+
+def timings(scripts: dict[str, Path], rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in scripts}
+    names = list(scripts)
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(request(scripts[name])[0])
+    return times
+
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def import_breakdown(script: Path, runs: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median self time (ms) by top-level package, and median cumulative
+    time of each asyncweb module."""
+    by_package: dict[str, list[float]] = defaultdict(list)
+    asyncweb_cumulative: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        _, result = request(script, "-X", "importtime")
+        totals: dict[str, float] = defaultdict(float)
+        for line in result.stderr.decode().splitlines():
+            match = IMPORT_LINE.match(line)
+            if match is None:
+                continue
+            self_us, cumulative_us, _, module = match.groups()
+            totals[module.split(".")[0]] += int(self_us) / 1000
+            if module.startswith("asyncweb"):
+                asyncweb_cumulative[module].append(int(cumulative_us) / 1000)
+        for package, total in totals.items():
+            by_package[package].append(total)
+    return (
+        {name: statistics.median(values) for name, values in by_package.items()},
+        {name: statistics.median(values) for name, values in asyncweb_cumulative.items()},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=40, help="requests per variant (default: %(default)s)")
+    parser.add_argument("--import-runs", type=int, default=15, help="-X importtime runs (default: %(default)s)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        scripts = variants(Path(folder))
+        for name, script in scripts.items():
+            check(name, script)
+        times = timings(scripts, args.rounds)
+        packages, modules = import_breakdown(scripts["asyncweb.run"], args.import_runs)
+
+    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    floor, stdlib = medians["python -c pass"], medians["stdlib"]
+    print(f"Python {sys.version.split()[0]}, {args.rounds} interleaved rounds, medians\n")
+    print("| variant | median ms | min ms | vs python -c pass | vs stdlib |")
+    print("|---|---:|---:|---:|---:|")
+    for name, median in medians.items():
+        fastest = min(times[name]) * 1000
+        print(f"| {name} | {median:.1f} | {fastest:.1f} | {median / floor:.2f}x | {median / stdlib:.2f}x |")
+    above = medians["asyncweb.run"] - floor
+    print(f"\nasyncweb.run / stdlib: {medians['asyncweb.run'] / stdlib:.2f}x (target: within 2x)")
+    print(f"asyncweb.run above the bare interpreter: {above:.1f} ms, of which the import is ", end="")
+    print(f"{medians['import asyncweb'] - floor:.1f} ms")
+
+    print(f"\n-X importtime of the asyncweb.run script ({args.import_runs} runs, medians)\n")
+    print("| top-level package | self ms |")
+    print("|---|---:|")
+    for package, total in sorted(packages.items(), key=lambda item: -item[1])[:15]:
+        print(f"| {package} | {total:.1f} |")
+    print(f"| (all) | {sum(packages.values()):.1f} |")
+    print("\n| asyncweb module | cumulative ms |")
+    print("|---|---:|")
+    for module, total in sorted(modules.items(), key=lambda item: -item[1]):
+        if total >= 0.5:
+            print(f"| {module} | {total:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
