@@ -1,5 +1,6 @@
-"""Raw ASGI apps the FastCGI tests serve, in process or in a subprocess
-(`asyncweb fastcgi tests.fastcgi.apps:app`)."""
+"""ASGI apps the FastCGI tests serve, in process or in a subprocess
+(`asyncweb fastcgi tests.fastcgi.apps:app`): a raw ASGI app that reports
+what it was given, and a Starlette app."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
 
 from asyncweb.types import Message, Receive, Scope, Send
 
@@ -110,3 +116,48 @@ async def _lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         else:
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _starlette_echo(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "path": request.url.path,
+            "route_path": request.path_params.get("rest", ""),
+            "root_path": request.scope["root_path"],
+            "url": str(request.url),
+            "query": dict(request.query_params),
+            "cookies": request.cookies,
+        }
+    )
+
+
+async def _starlette_upload(request: Request) -> JSONResponse:
+    form = await request.form()
+    files, fields = {}, {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            digest = hashlib.sha256()
+            while chunk := await value.read(CHUNK):
+                digest.update(chunk)
+            files[name] = digest.hexdigest()
+        else:
+            fields[name] = value
+    return JSONResponse({"files": files, "fields": fields})
+
+
+async def _starlette_redirect(request: Request) -> RedirectResponse:
+    return RedirectResponse(request.url_for("echo", rest="moved"), status_code=303)
+
+
+async def _starlette_error(request: Request) -> JSONResponse:
+    raise RuntimeError("starlette handler failed on purpose")
+
+
+starlette_app = Starlette(
+    routes=[
+        Route("/echo/{rest:path}", _starlette_echo, name="echo"),
+        Route("/upload", _starlette_upload, methods=["POST"]),
+        Route("/redirect", _starlette_redirect),
+        Route("/error", _starlette_error),
+    ]
+)
