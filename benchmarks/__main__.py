@@ -1,0 +1,85 @@
+"""`python -m benchmarks [MODE] [options]`: run the benchmarks, print Markdown.
+
+Modes: `all` (the default: in process, then over uvicorn + wrk), `inprocess`,
+`http`, `profile`; and the benchmarks with their own options, handed the rest
+of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+
+ROUTES = ("hello", "query", "form", "cookies")
+TARGETS = ("raw", "starlette", "asyncweb")
+OWN_OPTIONS = ("upload", "fastcgi", "cgi_startup")  # modules with their own main(argv)
+
+
+def machine() -> str:
+    """`nproc`, CPU model and Python version, for the table's caption."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), {platform.python_implementation()} {platform.python_version()}"
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parse.add_argument("mode", nargs="?", default="all", choices=("all", "inprocess", "http", "profile"))
+    parse.add_argument("--routes", nargs="+", default=list(ROUTES), choices=ROUTES, metavar="ROUTE")
+    group = parse.add_argument_group("in process")
+    group.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
+    group.add_argument("--batch-ms", type=float, default=20, help="time per batch, calibrated (default 20)")
+    group.add_argument("--iterations", type=int, help="requests per batch, instead of calibrating")
+    group = parse.add_argument_group("over uvicorn + wrk")
+    group.add_argument("--http-rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    group.add_argument("--duration", type=float, default=2, help="seconds of wrk per cell and round (default 2)")
+    group.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    group.add_argument("--stacks", nargs="+", default=["h11", "httptools"], choices=("h11", "httptools"))
+    group = parse.add_argument_group("profile")
+    group.add_argument("--target", default="asyncweb", choices=TARGETS, help="the app to profile")
+    group.add_argument("--requests", type=int, default=20000, help="requests per route (default 20000)")
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in OWN_OPTIONS:
+        module = importlib.import_module(f"benchmarks.{args_list[0]}")
+        status: int = module.main(args_list[1:])
+        return status
+    args = parser().parse_args(args_list)
+    command = shlex.join(["python", "-m", "benchmarks", *args_list])
+    print(f"`{command}` on {machine()}; figures are ratios to raw ASGI measured in one interleaved run.\n")
+    if args.mode == "profile":
+        from .profile import run as profile
+
+        print(profile(args.target, args.routes, args.requests))
+        return 0
+    if args.mode in ("all", "inprocess"):
+        from . import inprocess
+
+        print("In process (µs per request, median of rounds):\n")
+        print(inprocess.run(TARGETS, args.routes, args.rounds, args.batch_ms, args.iterations))
+        print()
+    if args.mode in ("all", "http"):
+        from . import http
+
+        return http.run(TARGETS, args.routes, args.stacks, args.http_rounds, args.duration, args.connections)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
