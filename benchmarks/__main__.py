@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--iterations", type=int, help="requests per batch, instead of calibrating")
     group = parse.add_argument_group("over uvicorn + wrk")
     group.add_argument("--http-rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    group.add_argument("--duration", type=float, default=2, help="seconds of wrk per cell and round (default 2)")
+    group.add_argument("--duration", type=int, default=2, help="whole seconds of wrk per cell and round (default 2)")
     group.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     group.add_argument("--stacks", nargs="+", default=["h11", "httptools"], choices=("h11", "httptools"))
     group = parse.add_argument_group("profile")
