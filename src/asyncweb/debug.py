@@ -263,7 +263,13 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
         if close is not None:
             close()  # an unread file upload is still open
     response = capture.response()
-    print(response)
+    try:
+        print(response, flush=True)
+    except BrokenPipeError:
+        # The reader (`| head`) went away; keep the exit status meaningful
+        # and stop Python complaining again at exit (the recipe of the
+        # `signal` module's documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1 if response.status >= 400 else 0
 
 
