@@ -131,6 +131,7 @@ MALFORMED = [
     ("no name", MULTIPART_TYPE, multipart(b"Content-Disposition: form-data\r\n\r\nx")),
     ("header without colon", MULTIPART_TYPE, multipart(b"garbage line\r\n\r\nx")),
     ("garbage", MULTIPART_TYPE, os.urandom(5000)),
+    ("raw CR/LF in a filename", MULTIPART_TYPE, multipart(file_part(b"f", b"evil\r\nX-Injected: 1", b"x"))),
 ]
 
 

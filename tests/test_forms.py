@@ -129,6 +129,7 @@ async def test_file_names_are_made_safe_and_the_raw_name_kept() -> None:
         file_part(b"e", b"fallback.txt", b"5", b"; filename*=UTF-8''%E2%82%AC%20rates.txt"),
         file_part(b"f", "Grüße \\ ü.txt".encode(), b"6"),
         file_part(b"g", b"a%22b%22c.txt", b"7"),
+        file_part(b"h", b"two%0D%0Alines.txt", b"8"),
     )
     async with asgi_client(recording_app(seen)) as client:
         assert (await client.post("/", content=body, headers=MULTIPART_TYPE)).status_code == 200
@@ -141,6 +142,7 @@ async def test_file_names_are_made_safe_and_the_raw_name_kept() -> None:
         ("€ rates.txt", "€ rates.txt"),
         ("ü.txt", "Grüße \\ ü.txt"),
         ("a%22b%22c.txt", "a%22b%22c.txt"),
+        ("two%0D%0Alines.txt", "two%0D%0Alines.txt"),  # browsers escape CR/LF; never decoded
     ]
 
 

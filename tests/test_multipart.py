@@ -83,6 +83,11 @@ def test_cut_off_body_is_an_error() -> None:
 def test_options() -> None:
     assert parse_options('form-data; name="a;b"; filename="c\\"') == ("form-data", {"name": "a;b", "filename": "c\\"})
     assert parse_options("multipart/form-data; BOUNDARY=abc") == ("multipart/form-data", {"boundary": "abc"})
+    assert parse_options("text/plain;charset=utf-8;") == ("text/plain", {"charset": "utf-8"})
+    assert parse_options("form-data") == ("form-data", {})
+    for malformed in ('form-data; filename="unterminated', "form-data; name", 'form-data; name="a"x'):
+        with pytest.raises(BadRequest):
+            parse_options(malformed)
 
 
 @given(st.text())

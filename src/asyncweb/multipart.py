@@ -24,7 +24,7 @@ from .headers import Headers
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 # WHATWG form encoding writes `"` as %22 and never escapes a backslash, so a
 # quoted value runs to the next quote: `\` must not be read as an escape.
-_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*(?:"([^"]*)"|([^\s;]*))')
+_PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"([^"]*)"|([^\s;"]*))\s*')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -52,12 +52,22 @@ Event = PartStart | PartData | PartEnd
 
 
 def parse_options(value: str) -> tuple[str, dict[str, str]]:
-    """`form-data; name="a"` -> ("form-data", {"name": "a"}); names lower-cased."""
-    main, _, rest = value.partition(";")
+    """`form-data; name="a"` -> ("form-data", {"name": "a"}); names lower-cased.
+
+    Parameters must cover the whole value: an unterminated quote or stray
+    text is a BadRequest, not a guess."""
+    main, sep, rest = value.partition(";")
     params: dict[str, str] = {}
-    for match in _PARAM.finditer(";" + rest):
+    rest, position = sep + rest, 0
+    while position < len(rest):
+        match = _PARAM.match(rest, position)
+        if match is None:
+            if rest[position:].strip(" \t;"):
+                raise BadRequest(f"malformed header parameters in {value[:80]!r}")
+            break
         key = match.group(1).lower()
         params.setdefault(key, match.group(2) if match.group(2) is not None else match.group(3))
+        position = match.end()
     return main.strip().lower(), params
 
 
