@@ -96,6 +96,15 @@ def test_serves_a_get_from_the_environment() -> None:
     assert (report["url"], report["query"]) == ("http://example.org/s/echo", [["a", "1"]])
 
 
+def test_head_gets_the_headers_of_a_get_and_no_body() -> None:
+    code, output, _ = run_cgi(cgi_app, {"REQUEST_METHOD": "HEAD", "PATH_INFO": "/echo"})
+    lines, body = split(output)
+    assert code == 0
+    assert lines[0] == "Status: 200 OK"
+    assert int(dict(line.split(": ", 1) for line in lines[1:])["content-length"]) > 0
+    assert body == b""
+
+
 def test_reads_at_most_content_length_bytes() -> None:
     # The server may send more than CONTENT_LENGTH, and may keep stdin open.
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/sha256", "CONTENT_LENGTH": "5"}
