@@ -101,7 +101,7 @@ class Lifespan:
         self._task: asyncio.Task[None] | None = None
         self._answered = False
         self.state: dict[str, Any] = {}
-        self.supported = True
+        self._supported = True
 
     async def startup(self) -> bool:
         """Whether the app is ready: False when it reported a failed startup."""
@@ -121,7 +121,7 @@ class Lifespan:
             await self._task
 
     async def _ask(self, event: str) -> Message | None:
-        if not self.supported or self._task is None or self._task.done():
+        if not self._supported or self._task is None or self._task.done():
             return None
         reply: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._reply = reply
@@ -140,7 +140,7 @@ class Lifespan:
                 # Raising before any answer means "no lifespan here".
                 log.debug("the app does not support lifespan", exc_info=True)
         finally:
-            self.supported = False
+            self._supported = False
 
     async def _send(self, message: Message) -> None:
         self._answered = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from asyncweb import App, Request, Response
 from asyncweb.cgi import ResponseWriter, content_length, serve
 from asyncweb.types import Message, Receive, Scope, Send
 from examples.cgi_app import main as cgi_app
@@ -227,6 +229,21 @@ def test_a_starlette_app_gets_its_lifespan_state_and_body() -> None:
     environ = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": "/state", "CONTENT_LENGTH": "3"}
     _, output, _ = run_cgi(starlette_app(), environ, b"abc")
     assert json.loads(split(output)[1]) == {"greeting": "hello from lifespan", "body": "abc"}
+
+
+def test_a_failed_startup_is_a_500_without_calling_the_handler(caplog: pytest.LogCaptureFixture) -> None:
+    called = []
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        called.append(request.path)
+
+    async def no_database() -> None:
+        raise ConnectionError("database down")
+
+    _, output, _ = run_cgi(App(handler, on_startup=no_database), {"REQUEST_METHOD": "GET"})
+    assert split(output)[0][0] == "Status: 500 Internal Server Error"
+    assert called == []
+    assert "the app's startup failed" in caplog.text and "database down" in caplog.text
 
 
 def cgi_process(command: list[str], environ: dict[str, str], body: bytes = b"") -> subprocess.CompletedProcess[bytes]:
