@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import os
 import re
-import secrets
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from typing import TextIO
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
+from .formencode import MultipartBody
 from .importer import AppImportError, import_app
 from .oneshot import Exchange, serve_one
 from .query import build_query
@@ -37,7 +36,6 @@ USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]..."
 _METHOD = re.compile(r"[A-Z]+")
 _URL = re.compile(r"https?://", re.IGNORECASE)
 _QUERY_METHODS = frozenset({"GET", "HEAD"})
-CHUNK_SIZE = 64 * 1024
 
 
 class UsageError(Exception):
@@ -92,62 +90,6 @@ def read_fields(call: Call, stdin: TextIO) -> None:
         line = line.rstrip("\r\n")
         if line:
             call.add(line, from_stdin=True)
-
-
-def _disposition(name: str, filename: str | None = None) -> bytes:
-    # As browsers do (HTML's multipart/form-data encoding): quotes and line
-    # breaks in names are percent-encoded.
-    def quoted(text: str) -> str:
-        return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
-
-    value = f'form-data; name="{quoted(name)}"'
-    if filename is not None:
-        value += f'; filename="{quoted(filename)}"'
-    return value.encode("utf-8")
-
-
-class MultipartBody:
-    """A multipart/form-data body (RFC 7578) of fields and files, with its
-    length known up front and the files streamed from disk."""
-
-    def __init__(self, fields: Sequence[tuple[str, str | None]], files: Sequence[tuple[str, str]]) -> None:
-        self.boundary = "asyncweb-" + secrets.token_hex(16)
-        self._parts: list[tuple[bytes, bytes | str]] = []  # (part head, value or file path)
-        for name, value in fields:
-            head = b"Content-Disposition: " + _disposition(name)
-            self._parts.append((head, (value or "").encode("utf-8")))
-        for name, path in files:
-            content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-            head = b"Content-Disposition: " + _disposition(name, os.path.basename(path))
-            self._parts.append((head + b"\r\nContent-Type: " + content_type.encode(), path))
-        self.length = sum(len(self._opening(head)) + self._size(value) + 2 for head, value in self._parts)
-        self.length += len(self._closing())
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def _opening(self, head: bytes) -> bytes:
-        return b"--" + self.boundary.encode() + b"\r\n" + head + b"\r\n\r\n"
-
-    def _closing(self) -> bytes:
-        return b"--" + self.boundary.encode() + b"--\r\n"
-
-    @staticmethod
-    def _size(value: bytes | str) -> int:
-        return len(value) if isinstance(value, bytes) else os.path.getsize(value)
-
-    def chunks(self) -> Iterator[bytes]:
-        for head, value in self._parts:
-            yield self._opening(head)
-            if isinstance(value, bytes):
-                yield value
-            else:
-                with open(value, "rb") as file:
-                    while chunk := file.read(CHUNK_SIZE):
-                        yield chunk
-            yield b"\r\n"
-        yield self._closing()
 
 
 @dataclass
