@@ -107,8 +107,8 @@ class Response:
         """Redirect the browser to `url` (absolute or relative)."""
         if status not in _REDIRECTS:
             raise ValueError(f"{status} is not a redirect status")
+        self.set_header("Location", url)  # checked first: a refused URL changes nothing
         self.set_status(status)
-        self.set_header("Location", url)
         self.set_body(b"")
 
     def error(self, status: int, message: str | None = None) -> None:
