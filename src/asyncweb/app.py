@@ -101,7 +101,11 @@ class App:
                 await request.form()
             await self.handler(request, response, self.log)
         except HTTPError as error:
-            return error_response(error.status, error.message, error.headers)
+            try:
+                return error_response(error.status, error.message, error.headers)
+            except (TypeError, ValueError):  # headers with CR/LF or other unsendable text
+                self.log.exception("bad headers in %r for %s %s", error, scope["method"], scope["path"])
+                return error_response(500)
         except ClientDisconnect:
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
             return None
