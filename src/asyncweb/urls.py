@@ -31,7 +31,7 @@ def split_path(scope: Scope) -> tuple[str, str]:
 
 
 def valid_host(host: str) -> bool:
-    return bool(_HOST_RE.match(host))
+    return bool(_HOST_RE.fullmatch(host))  # not match(): `$` also matches before a final newline
 
 
 def _first(value: str | None) -> str:
