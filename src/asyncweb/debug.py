@@ -22,10 +22,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
 from .formencode import MultipartBody
+from .headers import check_name, check_value
 from .importer import AppImportError, import_app
 from .oneshot import Exchange, serve_one
 from .query import build_query
@@ -58,7 +59,11 @@ class Call:
         `=` is a bare name (the `?name` of a query)."""
         equals, colon = item.find("="), item.find(":")
         if not from_stdin and colon > 0 and (equals < 0 or colon < equals):
-            self.headers.append((item[:colon].strip(), item[colon + 1 :].strip()))
+            name, value = item[:colon].strip(), item[colon + 1 :].strip()
+            try:
+                self.headers.append((check_name(name), check_value(value.encode().decode("latin-1"))))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         elif equals >= 0:
             name, value = item[:equals], item[equals + 1 :]
             if value.startswith("@@"):
@@ -110,7 +115,8 @@ def build_request(call: Call) -> Request:
             raise UsageError(f"cannot upload {path!r}: no such file")
     url = urlsplit(call.target)
     host = url.netloc or "localhost"
-    query = url.query
+    # What a browser sends for a query typed with spaces or non-ASCII letters.
+    query = quote(url.query, safe="!#$%&'()*+,/:;=?@[]~")
     body: Iterator[bytes] = iter(())
     length = 0
     content_type = None
@@ -146,7 +152,7 @@ def build_request(call: Call) -> Request:
     for name, value in call.headers:
         key = name.upper().replace("-", "_")
         key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-        joined.setdefault(key, []).append(value.encode("utf-8").decode("latin-1"))
+        joined.setdefault(key, []).append(value)
     for key, values in joined.items():
         environ[key] = join_header_values(key, values)
     return Request(environ, body, length)

@@ -45,6 +45,12 @@ def test_get_with_query_fields_headers_and_cookies() -> None:
     assert ["x-forwarded-for", "10.0.0.1"] in report["headers"]
 
 
+def test_a_typed_query_is_percent_encoded_as_a_browser_does() -> None:
+    report = echo("/search?q=café au lait&x=%C3%A9", "Referer: http://exemple.fr/été")
+    assert report["query"] == [["q", "café au lait"], ["x", "é"]]
+    assert ["referer", "http://exemple.fr/été".encode().decode("latin-1")] in report["headers"]
+
+
 def test_post_sends_fields_as_an_urlencoded_body() -> None:
     report = echo("POST", "/form", "a=1", "a=2", "url=http://x/?y=z&w")
     assert report["method"] == "POST"
@@ -122,6 +128,7 @@ def test_4xx_exits_1_for_any_asgi_app() -> None:
         (["POST", "/x", "f=@/nonexistent/file"], "no such file"),
         (["HEAD", "/x", "f=@/etc/hostname"], "need a request body"),
         (["/x", "not-an-item"], "neither name=value"),
+        (["/x", "Bad Header:1"], "invalid header name"),
     ],
 )
 def test_bad_command_lines_exit_2(args: list[str], message: str) -> None:
