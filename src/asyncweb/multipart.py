@@ -81,11 +81,21 @@ def boundary_of(content_type: str) -> bytes:
     return boundary.encode("latin-1")
 
 
+_NAME_MAX = 255  # bytes in a file name (Linux, and most filesystems anywhere)
+
+
 def safe_filename(raw: str) -> str:
     """The base name of an uploaded file's name: no folder (either slash),
-    no control characters, never `.` or `..`. May be ''."""
+    no control characters, never `.` or `..`, at most 255 bytes of UTF-8
+    (a longer name is cut before its extension). May be ''."""
     base = re.split(r"[/\\]", raw)[-1]
     base = _CONTROL.sub("", base).strip()
+    encoded = base.encode("utf-8", "surrogatepass")
+    if len(encoded) > _NAME_MAX:
+        stem, dot, suffix = base.rpartition(".")
+        tail = (dot + suffix).encode("utf-8", "surrogatepass") if stem and len(suffix) <= 16 else b""
+        head = encoded[: _NAME_MAX - len(tail)].decode("utf-8", "ignore")
+        base = head + tail.decode("utf-8", "surrogatepass")
     return "" if base in (".", "..") else base
 
 
