@@ -46,11 +46,15 @@ class FormData:
 
 
 def _charset(declared: str | None, strict: bool) -> str:
-    """A charset name Python knows: `declared` if it is one, else UTF-8."""
+    """A charset name Python knows: `declared` if it is one, else UTF-8.
+    Codecs that are no text encoding (base64, rot13, zlib) or cannot replace
+    what they fail to decode (idna, punycode) count as unknown."""
     if declared:
         try:
-            return codecs.lookup(declared).name
-        except LookupError:
+            name = codecs.lookup(declared).name
+            b"\x80\xff".decode(name, "replace")
+            return name
+        except (LookupError, ValueError):  # ValueError: a NUL in the name; UnicodeError: no "replace"
             if strict:
                 raise BadRequest(f"unknown charset {declared!r}") from None
     return "utf-8"

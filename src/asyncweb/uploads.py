@@ -160,11 +160,13 @@ class UploadFile:
         """The whole content as text (the part's charset, else UTF-8)."""
         self.seek(0)
         try:
-            return self.read().decode(self.charset or "utf-8", "replace")
-        except LookupError:
-            return self.read().decode("utf-8", "replace")
+            data = self.read()
         finally:
             self.seek(0)
+        try:
+            return data.decode(self.charset or "utf-8", "replace")
+        except (LookupError, ValueError):  # no text charset (base64, idna, a NUL in the name)
+            return data.decode("utf-8", "replace")
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Put the content at `path` (replacing any file there) and return it.
