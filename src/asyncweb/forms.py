@@ -127,16 +127,17 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
                             files.append((upload.name, upload))
                     text = upload = None
         decoder.close()
+        # Strict parsing may still refuse the text: the uploads go too then.
+        form_charset = next((bytes(value) for name, value, _ in texts if name == CHARSET_FIELD), b"")
+        default = _charset(form_charset.decode("latin-1"), config.strict_parsing)
+        fields: MultiDict[str | None] = MultiDict(
+            (name, decode_text(bytes(value), config.strict_parsing, _charset(charset, False) if charset else default))
+            for name, value, charset in texts
+        )
     except BaseException:
         for each in uploads:
             each.abort()
         raise
-    form_charset = next((bytes(value) for name, value, _ in texts if name == CHARSET_FIELD), b"")
-    default = _charset(form_charset.decode("latin-1"), config.strict_parsing)
-    fields: MultiDict[str | None] = MultiDict(
-        (name, decode_text(bytes(value), config.strict_parsing, _charset(charset, False) if charset else default))
-        for name, value, charset in texts
-    )
     return FormData(fields, MultiDict(files))
 
 
