@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TypeVar
 
 ENVIRON = {
     "GATEWAY_INTERFACE": "CGI/1.1",
@@ -117,31 +118,48 @@ def timings(scripts: dict[str, Path], rounds: int) -> dict[str, list[float]]:
     return times
 
 
+_Key = TypeVar("_Key")
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def import_breakdown(script: Path, runs: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median self time (ms) by top-level package, and median cumulative
-    time of each asyncweb module."""
-    by_package: dict[str, list[float]] = defaultdict(list)
-    asyncweb_cumulative: dict[str, list[float]] = defaultdict(list)
-    for _ in range(runs):
-        _, result = request(script, "-X", "importtime")
-        totals: dict[str, float] = defaultdict(float)
-        for line in result.stderr.decode().splitlines():
-            match = IMPORT_LINE.match(line)
-            if match is None:
-                continue
-            self_us, cumulative_us, _, module = match.groups()
-            totals[module.split(".")[0]] += int(self_us) / 1000
-            if module.startswith("asyncweb"):
-                asyncweb_cumulative[module].append(int(cumulative_us) / 1000)
-        for package, total in totals.items():
-            by_package[package].append(total)
-    return (
-        {name: statistics.median(values) for name, values in by_package.items()},
-        {name: statistics.median(values) for name, values in asyncweb_cumulative.items()},
-    )
+class ImportTimes:
+    """Medians over several `-X importtime` runs (ms): self time by top-level
+    package, cumulative time of asyncweb's modules, and cumulative time of
+    what asyncweb's modules import from outside the package, by importer."""
+
+    def __init__(self, script: Path, runs: int) -> None:
+        by_package: dict[str, list[float]] = defaultdict(list)
+        ours: dict[str, list[float]] = defaultdict(list)
+        theirs: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for _ in range(runs):
+            _, result = request(script, "-X", "importtime")
+            totals: dict[str, float] = defaultdict(float)
+            # Children are printed before their parent, one indent deeper:
+            # read backwards, a module's importer is the last line seen one
+            # level up.
+            seen_at_depth: dict[int, str] = {}
+            for line in reversed(result.stderr.decode().splitlines()):
+                match = IMPORT_LINE.match(line)
+                if match is None:
+                    continue
+                self_us, cumulative_us, indent, module = match.groups()
+                depth = len(indent) // 2
+                seen_at_depth[depth] = module
+                importer = seen_at_depth.get(depth - 1, "")
+                totals[module.split(".")[0]] += int(self_us) / 1000
+                if module.startswith("asyncweb"):
+                    ours[module].append(int(cumulative_us) / 1000)
+                elif importer.startswith("asyncweb"):
+                    theirs[importer, module].append(int(cumulative_us) / 1000)
+            for package, total in totals.items():
+                by_package[package].append(total)
+        self.by_package = _medians(by_package)
+        self.ours = _medians(ours)
+        self.theirs = _medians(theirs)
+
+
+def _medians(samples: dict[_Key, list[float]]) -> dict[_Key, float]:
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def main() -> None:
@@ -154,7 +172,7 @@ def main() -> None:
         for name, script in scripts.items():
             check(name, script)
         times = timings(scripts, args.rounds)
-        packages, modules = import_breakdown(scripts["asyncweb.run"], args.import_runs)
+        imports = ImportTimes(scripts["asyncweb.run"], args.import_runs)
 
     medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
     floor, stdlib = medians["python -c pass"], medians["stdlib"]
@@ -172,14 +190,19 @@ def main() -> None:
     print(f"\n-X importtime of the asyncweb.run script ({args.import_runs} runs, medians)\n")
     print("| top-level package | self ms |")
     print("|---|---:|")
-    for package, total in sorted(packages.items(), key=lambda item: -item[1])[:15]:
+    for package, total in sorted(imports.by_package.items(), key=lambda item: -item[1])[:15]:
         print(f"| {package} | {total:.1f} |")
-    print(f"| (all) | {sum(packages.values()):.1f} |")
+    print(f"| (all) | {sum(imports.by_package.values()):.1f} |")
     print("\n| asyncweb module | cumulative ms |")
     print("|---|---:|")
-    for module, total in sorted(modules.items(), key=lambda item: -item[1]):
+    for module, total in sorted(imports.ours.items(), key=lambda item: -item[1]):
         if total >= 0.5:
             print(f"| {module} | {total:.1f} |")
+    print("\n| imported by | module | cumulative ms |")
+    print("|---|---|---:|")
+    for (importer, module), total in sorted(imports.theirs.items(), key=lambda item: -item[1]):
+        if total >= 1:
+            print(f"| {importer} | {module} | {total:.1f} |")
 
 
 if __name__ == "__main__":
