@@ -51,11 +51,13 @@ class ResponseWriter:
     def __init__(self, head: bool = False) -> None:
         self._head = head
         self._pending: bytes | None = None
+        self.complete = False
 
     def feed(self, message: Message) -> bytes:
         if message["type"] == "http.response.start":
             self._pending = render_head(int(message["status"]), message.get("headers", ()))
             return b""
+        self.complete = not message.get("more_body", False)
         body = b"" if self._head else bytes(message.get("body", b""))
         if self._pending is not None:
             body, self._pending = self._pending + body, None
@@ -100,6 +102,17 @@ class Output:
             except BrokenPipeError:
                 self.closed = True
 
+    def close(self) -> None:
+        """End the output now: the CGI host reads EOF and can finish the
+        response while this process still runs the lifespan shutdown,
+        background tasks and its own exit. `fd` is left open on /dev/null."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._fd)
+        finally:
+            os.close(devnull)
+        self.closed = True
+
 
 def environ_from_os() -> dict[str, str]:
     """The process environment, values as bytes decoded latin-1 (what
@@ -121,6 +134,8 @@ def serve(app: ASGIApp, environ: Mapping[str, str] | None = None, stdin: int = 0
 
     def sink(message: Message) -> None:
         output.write(writer.feed(message))
+        if writer.complete:
+            output.close()
 
     length = content_length(env)
     with contextlib.redirect_stdout(sys.stderr):

@@ -184,6 +184,27 @@ def test_an_app_that_fails_after_the_start_writes_nothing() -> None:
     assert (code, output) == (1, b"")
 
 
+def test_stdout_is_closed_as_soon_as_the_response_is_complete() -> None:
+    # The CGI host then finishes the request while the app's background
+    # work, the lifespan shutdown and the interpreter's exit still run.
+    stdout_r, stdout_w = os.pipe()
+    os.set_blocking(stdout_r, False)
+    seen_after_response: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"done"})
+            seen_after_response.extend([os.read(stdout_r, 1024), os.read(stdout_r, 1024)])
+
+    try:
+        assert serve(app, {**ENVIRON, "REQUEST_METHOD": "GET"}, stdin=0, stdout=stdout_w) == 0
+    finally:
+        os.close(stdout_w)
+        os.close(stdout_r)
+    assert seen_after_response == [b"Status: 200 OK\r\n\r\ndone", b""]  # b"": EOF
+
+
 def test_stray_prints_go_to_stderr_not_into_the_response(capfd: pytest.CaptureFixture[str]) -> None:
     async def chatty(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
