@@ -240,7 +240,7 @@ def test_records_for_inactive_requests_are_ignored() -> None:
         (wire.request(1, PARAMS) + wire.record(wire.STDIN, 1, b"x"), "STDIN out of order"),
         (wire.request(1, PARAMS) + wire.record(wire.PARAMS, 1, b"\x01\x01ab"), "PARAMS after"),
         (wire.begin(1) + wire.record(wire.STDOUT, 1, b"x"), "not for a responder"),
-        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x05\x05ab") + wire.record(wire.PARAMS, 1), "longer"),
+        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x05\x05ab") + wire.record(wire.PARAMS, 1), "truncated"),
         (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x80\x00") + wire.record(wire.PARAMS, 1), "truncated"),
         (wire.record(wire.GET_VALUES, 0, b"\x03"), "truncated"),
     ],

@@ -162,7 +162,7 @@ async def test_body_shorter_than_content_length_is_a_disconnect(fastcgi_server: 
     [
         (wire.record(wire.BEGIN_REQUEST, 1, bytes(8), version=0), "unsupported FastCGI version 0"),
         (wire.begin(1) + wire.record(wire.PARAMS, 1, b"x" * 2000), "PARAMS over 1024 bytes"),
-        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x05\x05ab") + wire.record(wire.PARAMS, 1), "longer"),
+        (wire.begin(1) + wire.record(wire.PARAMS, 1, b"\x05\x05ab") + wire.record(wire.PARAMS, 1), "truncated"),
         (wire.request(1, params())[:20], "inside a record"),
     ],
 )

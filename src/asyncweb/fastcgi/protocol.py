@@ -39,6 +39,11 @@ class RecordType(IntEnum):
     UNKNOWN_TYPE = 11
 
 
+# Plain ints for the parser's hot path (enum member lookups cost more).
+_BEGIN_REQUEST, _ABORT_REQUEST, _PARAMS, _STDIN, _GET_VALUES = 1, 2, 4, 5, 9
+_TO_WEB_SERVER = frozenset({3, 6, 7, 10, 11})  # END_REQUEST, STDOUT, STDERR, GET_VALUES_RESULT, UNKNOWN_TYPE
+
+
 class Role(IntEnum):
     RESPONDER = 1
     AUTHORIZER = 2
@@ -119,29 +124,44 @@ def pack_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
     return b"".join(_pack_length(len(n)) + _pack_length(len(v)) + n + v for n, v in pairs)
 
 
-def unpack_pairs(data: bytes) -> list[tuple[bytes, bytes]]:
-    pairs = []
+def unpack_params(data: bytes) -> dict[str, str]:
+    """Name-value pairs decoded as latin-1, repeated names joined (nginx 1.22
+    sends one HTTP_COOKIE pair per Cookie line)."""
+    # One decode for the whole block: latin-1 maps byte offsets to the same
+    # string offsets, and slicing is cheaper than decoding each pair.
+    text = data.decode("latin-1")
+    params: dict[str, str] = {}
+    repeated: dict[str, list[str]] | None = None
     pos, end = 0, len(data)
     while pos < end:
-        lengths = []
-        for _ in range(2):
-            if pos >= end:
-                raise ProtocolError("truncated name-value pair")
-            if data[pos] < 0x80:
-                lengths.append(data[pos])
-                pos += 1
-            else:
-                if pos + 4 > end:
-                    raise ProtocolError("truncated name-value length")
-                lengths.append(int.from_bytes(data[pos : pos + 4], "big") & 0x7FFFFFFF)
-                pos += 4
-        name_end = pos + lengths[0]
-        value_end = name_end + lengths[1]
+        name_len = data[pos]
+        if name_len < 0x80:
+            pos += 1
+        else:
+            name_len = int.from_bytes(data[pos : pos + 4]) & 0x7FFFFFFF
+            pos += 4
+        if pos >= end:
+            raise ProtocolError("truncated name-value pair")
+        value_len = data[pos]
+        if value_len < 0x80:
+            pos += 1
+        else:
+            value_len = int.from_bytes(data[pos : pos + 4]) & 0x7FFFFFFF
+            pos += 4
+        name_end = pos + name_len
+        value_end = name_end + value_len
         if value_end > end:
-            raise ProtocolError("name-value pair longer than its stream")
-        pairs.append((data[pos:name_end], data[name_end:value_end]))
+            raise ProtocolError("truncated name-value pair")
+        name, value = text[pos:name_end], text[name_end:value_end]
+        if name in params:
+            repeated = repeated or {}
+            repeated.setdefault(name, [params[name]]).append(value)
+        params[name] = value
         pos = value_end
-    return pairs
+    if repeated:
+        for name, values in repeated.items():
+            params[name] = join_header_values(name, values)
+    return params
 
 
 def end_request_record(request_id: int, app_status: int, status: ProtocolStatus) -> bytes:
@@ -237,24 +257,25 @@ class Connection:
         if rid == 0:
             self._management(rtype, content)
             return
-        if rtype == RecordType.BEGIN_REQUEST:
+        if rtype == _BEGIN_REQUEST:
             self._begin(rid, content, events)
             return
-        if rtype in (
-            RecordType.END_REQUEST,
-            RecordType.STDOUT,
-            RecordType.STDERR,
-            RecordType.GET_VALUES,
-            RecordType.GET_VALUES_RESULT,
-            RecordType.UNKNOWN_TYPE,
-        ):
+        if rtype in _TO_WEB_SERVER:
             raise ProtocolError(f"record type {rtype} on request {rid} is not for a responder")
         request = self._requests.get(rid)
         if request is None:
             # Spec 3.3: records for inactive requests are ignored (a request
             # we ended may still be sending its body).
             return
-        if rtype == RecordType.PARAMS:
+        if rtype == _STDIN:
+            if not request.params_done or request.body_done:
+                raise ProtocolError(f"STDIN out of order on request {rid}")
+            if content:
+                events.append(RequestBody(rid, content))
+            else:
+                request.body_done = True
+                events.append(RequestBodyEnd(rid))
+        elif rtype == _PARAMS:
             if request.params_done:
                 raise ProtocolError(f"PARAMS after the end of PARAMS on request {rid}")
             if content:
@@ -263,25 +284,18 @@ class Connection:
                     raise ProtocolError(f"PARAMS over {self._max_params_size} bytes")
                 return
             request.params_done = True
-            params = _join_params(unpack_pairs(bytes(request.params)))
+            params = unpack_params(bytes(request.params))
             request.params = bytearray()
             events.append(RequestStarted(rid, params, request.keep_conn))
-        elif rtype == RecordType.STDIN:
-            if not request.params_done or request.body_done:
-                raise ProtocolError(f"STDIN out of order on request {rid}")
-            if content:
-                events.append(RequestBody(rid, content))
-            else:
-                request.body_done = True
-                events.append(RequestBodyEnd(rid))
-        elif rtype == RecordType.ABORT_REQUEST:
+        elif rtype == _ABORT_REQUEST:
             events.append(RequestAborted(rid))
         # DATA belongs to the FILTER role, and unknown application record
         # types may come from a newer peer: both are skipped.
 
     def _management(self, rtype: int, content: bytes) -> None:
-        if rtype == RecordType.GET_VALUES:
-            known = [(n, self._values[n]) for n, _ in unpack_pairs(content) if n in self._values]
+        if rtype == _GET_VALUES:
+            names = unpack_params(content)
+            known = [(n, v) for n, v in self._values.items() if n.decode() in names]
             self._outgoing += pack_record(RecordType.GET_VALUES_RESULT, 0, pack_pairs(known))
         else:
             body = bytes((rtype & 0xFF,)) + bytes(7)
@@ -334,17 +348,3 @@ class Connection:
             out += pack_record(RecordType.STDERR, request_id)
         return out + end_request_record(request_id, app_status, status)
 
-
-def _join_params(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Params decoded as latin-1, repeated names joined (nginx 1.22 sends one
-    HTTP_COOKIE pair per Cookie line)."""
-    params: dict[str, str] = {}
-    repeated: dict[str, list[str]] = {}
-    for raw_name, raw_value in pairs:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if name in params:
-            repeated.setdefault(name, [params[name]]).append(value)
-        params[name] = value
-    for name, values in repeated.items():
-        params[name] = join_header_values(name, values)
-    return params

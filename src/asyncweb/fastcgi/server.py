@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any
 
 import anyio
-from anyio.abc import SocketStream, TaskGroup, TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from ..environ import scope_from_environ
 from ..types import ASGIApp, Message, Scope
@@ -179,16 +179,23 @@ class _Exchange:
         self.aborted = False
         self.head: bytes | None = None
         self.done = False
-        self._changed = anyio.Event()
-        self._drained = anyio.Event()
+        # Created only when a side has to wait: most requests never do.
+        self._changed: anyio.Event | None = None
+        self._drained: anyio.Event | None = None
 
     @property
     def disconnected(self) -> bool:
         return self.aborted or self.conn.broken
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _wake_reader(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
 
     # Reader side.
 
@@ -202,7 +209,7 @@ class _Exchange:
 
     async def wait_drained(self) -> None:
         while self.buffered > BODY_HIGH_WATER and not (self.done or self.disconnected):
-            self._drained = anyio.Event()
+            self._drained = self._drained or anyio.Event()
             await self._drained.wait()
 
     def end_body(self) -> None:
@@ -216,7 +223,7 @@ class _Exchange:
     def abort(self) -> None:
         self.aborted = True
         self._wake()
-        self._drained.set()
+        self._wake_reader()
 
     # Application side.
 
@@ -226,7 +233,7 @@ class _Exchange:
                 data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
                 self._chunks.clear()
                 self.buffered = 0
-                self._drained.set()
+                self._wake_reader()
                 self._final_sent = self.body_complete
                 return {"type": "http.request", "body": data, "more_body": not self.body_complete}
             if self.disconnected or self.done:
@@ -234,6 +241,7 @@ class _Exchange:
             if self.body_complete and not self._final_sent:
                 self._final_sent = True
                 return {"type": "http.request", "body": b"", "more_body": False}
+            self._changed = self._changed or anyio.Event()
             await self._changed.wait()
 
     async def send(self, message: Message) -> None:
@@ -259,7 +267,7 @@ class _Exchange:
             self.done = True
             out += codec.end_request(self.request_id, app_status)
             self._wake()
-            self._drained.set()
+            self._wake_reader()
         await self.conn.write(out)
 
     async def finish(self, failed: bool) -> None:
@@ -276,10 +284,19 @@ class _Exchange:
             await self._write(b"", False, 1 if failed else 0)
 
 
+async def _acquire(lock: anyio.Lock | anyio.Semaphore) -> None:
+    """Acquire without a trip through the event loop when it is free (the
+    common case: one request at a time on a connection)."""
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
+
+
 class _Connection:
-    def __init__(self, server: _Server, stream: SocketStream) -> None:
+    def __init__(self, server: _Server, sock: socket.socket) -> None:
         self.server = server
-        self.stream = stream
+        self.sock = sock
         self.codec = Connection(
             max_requests=server.concurrency,
             max_conns=server.concurrency,
@@ -290,15 +307,24 @@ class _Connection:
         self.broken = False
         self.closing = False
         self._lock = anyio.Lock()
+        # One task per connection runs its requests one after another, so a
+        # request costs a wake-up instead of a new task; a request that comes
+        # while another runs (multiplexing) gets a task of its own.
+        self._queue: deque[_Exchange] = deque()
+        self._runner_wakeup: anyio.Event | None = None
+        self._reading = True
         self._reader = anyio.CancelScope()
 
     async def write(self, data: bytes) -> None:
         if self.broken:
             raise ClientDisconnected("the web server closed the connection")
         try:
-            async with self._lock:
-                await self.stream.send(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            await _acquire(self._lock)
+            try:
+                await self._send_all(data)
+            finally:
+                self._lock.release()
+        except OSError as exc:
             self._break()
             raise ClientDisconnected("the web server closed the connection") from exc
         if self.codec.should_close or (self.server.stopping and not self.codec.active_requests):
@@ -321,32 +347,61 @@ class _Connection:
         if self.closing:
             return
         self.closing = True
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            await self.stream.send_eof()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
         self._reader.deadline = anyio.current_time() + LINGER_SECONDS
 
     async def run(self) -> None:
         try:
             async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._run_queued)
                 ending = "timeout"
                 with self._reader:
                     ending = await self._read(tasks)
+                self._reading = False
+                self._wake_runner()
                 self._break()
                 if ending == "error":
                     tasks.cancel_scope.cancel()
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.stream.aclose()
+            self.sock.close()
+
+    # Non-blocking socket calls, waiting through anyio only when the kernel
+    # says so: a keep-alive request costs one recv and one send, where
+    # anyio's streams add loop round trips and buffer bookkeeping to each.
+
+    async def _receive(self, wait_first: bool) -> bytes:
+        """The next bytes, or b"" at the end. `wait_first` skips a recv that
+        would fail: after a short read the socket is most likely drained."""
+        if wait_first:
+            await anyio.wait_readable(self.sock)
+        while True:
+            try:
+                return self.sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_readable(self.sock)
+            except OSError:  # reset by the peer
+                return b""
+
+    async def _send_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while True:
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent == len(view):
+                return
+            view = view[sent:]
+            await anyio.wait_writable(self.sock)
 
     async def _read(self, tasks: TaskGroup) -> str:
         """Read and dispatch until the peer closes ("eof") or breaks the
         protocol ("error"); a close we decide on cancels this instead."""
         codec = self.codec
+        data = b""
         while True:
-            try:
-                data = await self.stream.receive(RECEIVE_SIZE)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                data = b""
+            data = await self._receive(wait_first=0 < len(data) < RECEIVE_SIZE)
             try:
                 events = codec.receive_data(data)
             except ProtocolError as exc:
@@ -388,10 +443,28 @@ class _Connection:
             return
         if self.server.lifespan.state:
             scope["state"] = self.server.lifespan.state.copy()
-        await self.server.slots.acquire()
+        await _acquire(self.server.slots)
         exchange = _Exchange(self, event.request_id, scope)
         self.exchanges[event.request_id] = exchange
-        tasks.start_soon(self._call_app, exchange)
+        if self._runner_wakeup is not None and not self._queue:
+            self._queue.append(exchange)
+            self._wake_runner()
+        else:
+            tasks.start_soon(self._call_app, exchange)
+
+    def _wake_runner(self) -> None:
+        if self._runner_wakeup is not None:
+            self._runner_wakeup.set()
+            self._runner_wakeup = None
+
+    async def _run_queued(self) -> None:
+        while True:
+            while not self._queue:
+                if not self._reading:
+                    return
+                self._runner_wakeup = anyio.Event()
+                await self._runner_wakeup.wait()
+            await self._call_app(self._queue.popleft())
 
     async def _call_app(self, exchange: _Exchange) -> None:
         failed = False
@@ -424,8 +497,8 @@ class _Connection:
 
     def _peer(self) -> str:
         try:
-            return str(self.stream.extra(anyio.abc.SocketAttribute.remote_address)) or "unix"
-        except (anyio.TypedAttributeLookupError, OSError):
+            return str(self.sock.getpeername()) or "unix"
+        except OSError:
             return "?"
 
 
@@ -440,8 +513,8 @@ class _Server:
         self.stopping = False
         self.idle = anyio.Event()
 
-    async def handle(self, stream: SocketStream) -> None:
-        connection = _Connection(self, stream)
+    async def handle(self, sock: socket.socket) -> None:
+        connection = _Connection(self, sock)
         self.connections.add(connection)
         try:
             await connection.run()
@@ -504,34 +577,35 @@ async def _serve(
     stop = shutdown_event or anyio.Event()
     life = Lifespan(app, lifespan)
     server = _Server(app, life, concurrency, max_params_size)
-    listener = await anyio.abc.SocketListener.from_socket(sock)
+    sock.setblocking(False)
     failure: LifespanFailure | None = None
-    async with listener, anyio.create_task_group() as outer:
-        if handle_signals:
-            outer.start_soon(_watch_signals, stop, outer)
-        try:
-            await life.startup(outer)
-        except LifespanFailure as exc:
-            failure = exc
-        else:
-            log.info("serving FastCGI on %s", _describe(sock))
-            task_status.started()
-            await _serve_connections(server, listener, stop, shutdown_timeout)
-            await life.shutdown()
-        outer.cancel_scope.cancel()
+    with sock:
+        async with anyio.create_task_group() as outer:
+            if handle_signals:
+                outer.start_soon(_watch_signals, stop, outer)
+            try:
+                await life.startup(outer)
+            except LifespanFailure as exc:
+                failure = exc
+            else:
+                log.info("serving FastCGI on %s", _describe(sock))
+                task_status.started()
+                await _serve_connections(server, sock, stop, shutdown_timeout)
+                await life.shutdown()
+            outer.cancel_scope.cancel()
     if failure is not None:
         raise failure
 
 
-async def _serve_connections(
-    server: _Server, listener: anyio.abc.SocketListener, stop: anyio.Event, timeout: float
-) -> None:
+async def _serve_connections(server: _Server, sock: socket.socket, stop: anyio.Event, timeout: float) -> None:
     async with anyio.create_task_group() as connections:
-        connections.start_soon(_accept, listener, server, connections)
+        accepting = anyio.CancelScope()
+        connections.start_soon(_accept, sock, server, connections, accepting)
         await stop.wait()
         log.info("shutting down")
         server.stopping = True
-        await listener.aclose()
+        accepting.cancel()
+        sock.close()
         for connection in list(server.connections):
             await connection.close_if_idle()
         if server.connections:
@@ -542,17 +616,22 @@ async def _serve_connections(
         connections.cancel_scope.cancel()
 
 
-async def _accept(listener: anyio.abc.SocketListener, server: _Server, tasks: TaskGroup) -> None:
-    while True:
-        try:
-            stream = await listener.accept()
-        except anyio.ClosedResourceError:
-            return
-        except (anyio.BrokenResourceError, OSError) as exc:
-            log.error("accept failed: %r", exc)  # e.g. out of file descriptors
-            await anyio.sleep(0.1)
-            continue
-        tasks.start_soon(server.handle, stream)
+async def _accept(sock: socket.socket, server: _Server, tasks: TaskGroup, scope: anyio.CancelScope) -> None:
+    with scope:
+        while True:
+            await anyio.wait_readable(sock)
+            try:
+                client, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                log.error("accept failed: %r", exc)  # e.g. out of file descriptors
+                await anyio.sleep(0.1)
+                continue
+            if client.family != socket.AF_UNIX:
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.setblocking(False)
+            tasks.start_soon(server.handle, client)
 
 
 async def _watch_signals(stop: anyio.Event, scope_owner: TaskGroup) -> None:

@@ -1,0 +1,262 @@
+"""nginx -> asyncweb FastCGI, nginx -> fcgisgi and nginx -> uvicorn, side by side.
+
+    .venv/bin/pip install -e '.[bench]'   # fcgisgi, uvloop, httptools
+    .venv/bin/python benchmarks/fastcgi.py [--rounds 3] [--duration 10]
+
+One nginx (1 worker, keep-alive to each upstream over a Unix socket, request
+buffering off) fronts the three servers, each serving the same raw ASGI app
+on uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
+body. Rounds run the servers in turn, so that background load on the machine
+hits all three alike; the table shows medians over the rounds. Needs nginx,
+wrk and curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+# The repo root instead of benchmarks/, whose modules (http.py) would shadow
+# the standard library's.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from asyncweb.types import Receive, Scope, Send  # noqa: E402
+from tests.fastcgi import servers  # noqa: E402
+
+HELLO = b"Hello, world!"
+SERVERS = ("asyncweb", "fcgisgi", "uvicorn")
+QUIET_UVLOOP = ["--loop", "uvloop", "--log-level", "warning"]
+UVICORN_FAST = ["--http", "httptools", "--no-access-log"]
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = HELLO
+    if scope["method"] == "POST":
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"%d\n" % size
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_fcgisgi(sock: str) -> None:
+    import uvloop
+    from fcgisgi import run_asgi_server
+
+    uvloop.run(run_asgi_server(app, bind_address=sock))
+
+
+@contextmanager
+def start(name: str, run_dir: Path) -> Iterator[tuple[servers.Process, Path]]:
+    sock = run_dir / f"{name}.sock"
+    python, spec = servers.PYTHON, "benchmarks.fastcgi:app"
+    argv = {
+        "asyncweb": [python, "-m", "asyncweb", "fastcgi", spec, "--bind", f"unix:{sock}", *QUIET_UVLOOP],
+        "fcgisgi": [python, "-m", "benchmarks.fastcgi", "serve-fcgisgi", str(sock)],
+        "uvicorn": [python, "-m", "uvicorn", spec, "--uds", str(sock), *QUIET_UVLOOP, *UVICORN_FAST],
+    }[name]
+    with servers.process(argv, run_dir / f"{name}.log", cwd=servers.ROOT) as proc:
+        servers.wait_until(sock.exists, 30, name, proc.log)
+        os.chmod(sock, 0o666)
+        yield proc, sock
+
+
+def nginx_config(run_dir: Path, ports: dict[str, int], sockets: dict[str, Path]) -> str:
+    blocks = ""
+    for name, port in ports.items():
+        if name == "uvicorn":
+            location = f"""
+                proxy_pass http://{name};
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_set_header Host $http_host;
+                proxy_request_buffering off;"""
+        else:
+            location = f"""
+                fastcgi_pass {name};
+                fastcgi_keep_conn on;
+                fastcgi_request_buffering off;
+                {servers.NGINX_PARAMS}
+                fastcgi_param SCRIPT_NAME "";
+                fastcgi_param PATH_INFO $uri;"""
+        blocks += f"""
+        upstream {name} {{ server unix:{sockets[name]}; keepalive 64; }}
+        server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }}"""
+    temp = run_dir / "nginx-temp"
+    temp.mkdir(exist_ok=True)
+    return f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {run_dir}/nginx.pid;
+error_log {run_dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_max_body_size 1g;
+    keepalive_requests 1000000;
+    client_body_temp_path {temp}/body;
+    fastcgi_temp_path {temp}/fastcgi;
+    proxy_temp_path {temp}/proxy;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    {blocks}
+}}
+"""
+
+
+def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
+    """(requests per second, p99 latency in ms) of GET / with keep-alive."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return rps, p99
+
+
+def upload(port: int, path: Path, size: int) -> float:
+    """MB/s of one streamed POST of `path` (curl -T, Content-Length known)."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["curl", "-sS", "-X", "POST", "-T", str(path), "-H", "Expect:", f"http://127.0.0.1:{port}/upload"],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    elapsed = time.perf_counter() - start
+    if out.strip() != str(size).encode():
+        raise RuntimeError(f"upload answered {out[:200]!r}")
+    return size / elapsed / 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--upload-mib", type=int, default=256)
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk", "curl"):
+        if servers.find(tool) is None:
+            print(f"{tool} is not installed", file=sys.stderr)
+            return 2
+    results: dict[str, dict[str, list[float]]] = {n: {"rps": [], "p99": [], "mbs": [], "cpu": []} for n in SERVERS}
+    with tempfile.TemporaryDirectory(prefix="asyncweb-bench-") as tmp, ExitStack() as stack:
+        run_dir = Path(tmp)
+        size = args.upload_mib << 20
+        data = run_dir / "upload.bin"
+        with open(data, "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(args.upload_mib):
+                f.write(block)
+        procs, sockets = {}, {}
+        for name in SERVERS:
+            procs[name], sockets[name] = stack.enter_context(start(name, run_dir))
+        ports = {name: servers.free_port() for name in SERVERS}
+        config = nginx_config(run_dir, ports, sockets)
+        stack.enter_context(servers.nginx(run_dir, config, list(ports.values())))
+        for name in SERVERS:  # warm up: connections, caches, lazy imports
+            wrk(ports[name], 2, args.connections)
+            upload(ports[name], data, size)
+        for round_ in range(args.rounds):
+            order = SERVERS[round_ % 3 :] + SERVERS[: round_ % 3]
+            for name in order:
+                pid = procs[name].popen.pid
+                cpu = cpu_seconds(pid)
+                rps, p99 = wrk(ports[name], args.duration, args.connections)
+                # CPU time per request: steadier than req/s when other work
+                # shares the machine.
+                us = (cpu_seconds(pid) - cpu) / (rps * args.duration) * 1e6
+                mbs = upload(ports[name], data, size)
+                for key, value in (("rps", rps), ("p99", p99), ("mbs", mbs), ("cpu", us)):
+                    results[name][key].append(value)
+                print(
+                    f"round {round_ + 1} {name:9} {rps:9.0f} req/s  p99 {p99:6.2f} ms  "
+                    f"{us:5.0f} us CPU/req  upload {mbs:6.0f} MB/s"
+                )
+        rss = {name: peak_rss_mib(procs[name].popen.pid) for name in SERVERS}
+        for name in SERVERS:
+            procs[name].popen.send_signal(signal.SIGTERM)
+    print()
+    print(f"Machine: {machine()}")
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds (medians); "
+        f"upload: one {args.upload_mib} MiB POST with curl -T"
+    )
+    print()
+    print("| behind nginx (1 worker) | req/s | p99 latency | server CPU per request | upload MB/s | peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    label = {
+        "asyncweb": "nginx -> asyncweb FastCGI",
+        "fcgisgi": "nginx -> fcgisgi 0.2.3 FastCGI",
+        "uvicorn": "nginx -> proxy_pass -> uvicorn (httptools)",
+    }
+    base = statistics.median(results["asyncweb"]["rps"])
+    for name in SERVERS:
+        r = results[name]
+        rps = statistics.median(r["rps"])
+        print(
+            f"| {label[name]} | {rps:.0f} ({rps / base:.2f}x) | {statistics.median(r['p99']):.1f} ms "
+            f"| {statistics.median(r['cpu']):.0f} µs | {statistics.median(r['mbs']):.0f} | {rss[name]:.0f} MiB |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve-fcgisgi"]:
+        serve_fcgisgi(sys.argv[2])
+    else:
+        sys.exit(main())
