@@ -19,7 +19,6 @@ from .app import error_response
 from .environ import scope_from_environ
 from .errors import reason_phrase
 from .headers import check_name, check_value
-from .importer import AppImportError, import_app
 from .oneshot import Exchange, serve_one
 from .types import ASGIApp, Message
 
@@ -142,14 +141,17 @@ def serve(app: ASGIApp, environ: Mapping[str, str] | None = None, stdin: int = 0
         if length is None:
             exchange = Exchange(iter(()), 0, sink)
             asyncio.run(error_response(400, "invalid CONTENT_LENGTH")(scope, exchange.receive, exchange.send))
-            return 1
-        exchange = Exchange(read_body(stdin, length), length, sink)
-        complete = asyncio.run(serve_one(app, scope, exchange))
-    return 0 if complete else 1
+        else:
+            exchange = Exchange(read_body(stdin, length), length, sink)
+            asyncio.run(serve_one(app, scope, exchange))
+    return 0 if exchange.complete else 1
 
 
 def main(argv: list[str]) -> int:
-    import argparse  # here, not above: `serve` through `asyncweb.run` needs none of it
+    # Imported here: `serve` through `asyncweb.run` needs none of these.
+    import argparse
+
+    from .importer import AppImportError, import_app
 
     parser = argparse.ArgumentParser(
         prog="asyncweb cgi",

@@ -148,10 +148,10 @@ class Lifespan:
             self._reply.set_result(message)
 
 
-async def serve_one(app: ASGIApp, scope: Scope, exchange: Exchange) -> bool:
-    """Run the app for one request; whatever it raises is logged with its
-    traceback and, if nothing was sent yet, answered 500. Returns whether a
-    whole response went out."""
+async def serve_one(app: ASGIApp, scope: Scope, exchange: Exchange) -> None:
+    """Run the app for one request, inside its lifespan; whatever it raises
+    is logged with its traceback and, if nothing was sent yet, answered 500.
+    `exchange.complete` tells whether a whole response went out."""
     lifespan = Lifespan(app)
     if await lifespan.startup():
         scope["state"] = dict(lifespan.state)
@@ -159,7 +159,6 @@ async def serve_one(app: ASGIApp, scope: Scope, exchange: Exchange) -> bool:
     else:
         await error_response(500)(scope, exchange.receive, exchange.send)
     await lifespan.shutdown()
-    return exchange.complete
 
 
 async def _call(app: ASGIApp, scope: Scope, exchange: Exchange) -> None:
