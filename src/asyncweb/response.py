@@ -30,7 +30,7 @@ class Response:
     CR, LF, NUL and other control characters raise ValueError.
     """
 
-    __slots__ = ("_cookies", "_text", "body", "headers", "reason", "status")
+    __slots__ = ("_cookies", "_headers", "_text", "body", "reason", "status")
 
     def __init__(
         self,
@@ -40,12 +40,22 @@ class Response:
     ) -> None:
         self.status = 200
         self.reason: str | None = None
-        self.headers = MutableHeaders(headers)
+        # Made on first use: most answers set no header of their own.
+        self._headers = None if headers is None else MutableHeaders(headers)
         self._cookies: dict[tuple[str, str | None, str | None], str] = {}
         self.body: bytes | AsyncIterable[bytes] = b""
         self._text = False
         self.set_status(status)
-        self.set_body(body)
+        if body != b"":  # b"" is already set, and most answers set their body later
+            self.set_body(body)
+
+    @property
+    def headers(self) -> MutableHeaders:
+        """The headers set so far; Content-Type, Content-Length and Set-Cookie
+        are completed when the response is sent (`header_items`)."""
+        if self._headers is None:
+            self._headers = MutableHeaders()
+        return self._headers
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         if not isinstance(status, int) or not 100 <= status <= 999:
@@ -64,7 +74,7 @@ class Response:
     def set_body(self, body: Body) -> None:
         if isinstance(body, str):
             self.body, self._text = body.encode("utf-8"), True
-        elif isinstance(body, bytes | bytearray | memoryview):
+        elif isinstance(body, (bytes, bytearray, memoryview)):  # a tuple: isinstance checks it faster than a union
             self.body, self._text = bytes(body), False
         elif isinstance(body, AsyncIterable):
             self.body, self._text = body, False
@@ -117,29 +127,45 @@ class Response:
         self.set_body((message or reason_phrase(status)) + "\n")
 
     # -- rendering --------------------------------------------------------------
-    def _content_type(self) -> str | None:
-        content_type = self.headers.get("content-type")
-        if not self._text:
-            return content_type
-        if content_type is None:
-            return _TEXT_DEFAULT
-        if content_type.startswith("text/") and "charset" not in content_type.lower():
-            return content_type + "; charset=utf-8"
-        return content_type
+    def _completions(self) -> tuple[str | None, str | None]:
+        """The Content-Type and Content-Length to send, the headers set
+        aside: a text body's type gets its charset, a bytes body its length."""
+        headers = self._headers
+        content_type = None if headers is None else headers.get("content-type")
+        if self._text:
+            if content_type is None:
+                content_type = _TEXT_DEFAULT
+            elif content_type.startswith("text/") and "charset" not in content_type.lower():
+                content_type += "; charset=utf-8"
+        length = None
+        body = self.body
+        if isinstance(body, bytes) and not has_no_body(self.status):
+            length = str(len(body)) if headers is None or "content-length" not in headers else None
+        return content_type, length
 
     def header_items(self) -> list[tuple[str, str]]:
-        """Every header that will be sent, Content-Length and Set-Cookie included."""
-        items = [(name, value) for name, value in self.headers.items() if name.lower() != "content-type"]
-        content_type = self._content_type()
-        if content_type is not None:
-            items.insert(0, ("Content-Type", content_type))
-        if isinstance(self.body, bytes) and not has_no_body(self.status) and "content-length" not in self.headers:
-            items.append(("Content-Length", str(len(self.body))))
-        items.extend(("Set-Cookie", line) for line in self._cookies.values())
+        """Every header that will be sent, Content-Length and Set-Cookie
+        included, names as they were set (`raw_headers` in text)."""
+        content_type, length = self._completions()
+        items = [] if content_type is None else [("Content-Type", content_type)]
+        if self._headers is not None:
+            items += [pair for pair in self._headers.items() if pair[0].lower() != "content-type"]
+        if length is not None:
+            items.append(("Content-Length", length))
+        items += [("Set-Cookie", line) for line in self._cookies.values()]
         return items
 
     def raw_headers(self) -> RawHeaders:
-        return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.header_items()]
+        """`header_items` as ASGI sends them, built directly: this runs for every response."""
+        content_type, length = self._completions()
+        raw = [] if content_type is None else [(b"content-type", content_type.encode("latin-1"))]
+        if self._headers is not None:
+            raw += [pair for pair in self._headers.raw() if pair[0] != b"content-type"]
+        if length is not None:
+            raw.append((b"content-length", length.encode("ascii")))
+        if self._cookies:
+            raw += [(b"set-cookie", line.encode("latin-1")) for line in self._cookies.values()]
+        return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send this response as ASGI messages: a Response is an ASGI app."""
