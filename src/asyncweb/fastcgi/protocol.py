@@ -61,7 +61,7 @@ class ProtocolError(Exception):
     """The peer broke the protocol; the connection cannot be trusted further."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestStarted:
     """PARAMS are complete: the application can be called."""
 
@@ -70,7 +70,7 @@ class RequestStarted:
     keep_conn: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestBody:
     """Bytes of the request body (STDIN), in order."""
 
@@ -78,14 +78,14 @@ class RequestBody:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestBodyEnd:
     """The empty STDIN record: the body is complete."""
 
     request_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestAborted:
     """ABORT_REQUEST: the web server's client went away."""
 

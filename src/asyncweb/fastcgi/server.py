@@ -284,7 +284,7 @@ class _Exchange:
             await self._write(b"", False, 1 if failed else 0)
 
 
-async def _acquire(lock: anyio.Lock | anyio.Semaphore) -> None:
+async def _acquire(lock: anyio.Lock) -> None:
     """Acquire without a trip through the event loop when it is free (the
     common case: one request at a time on a connection)."""
     try:
@@ -319,11 +319,16 @@ class _Connection:
         if self.broken:
             raise ClientDisconnected("the web server closed the connection")
         try:
-            await _acquire(self._lock)
-            try:
-                await self._send_all(data)
-            finally:
-                self._lock.release()
+            view = memoryview(data)
+            if not self._lock.locked():
+                # Nobody is half-way through a write: try the kernel at once.
+                view = view[self._send_some(view) :]
+            if view:
+                await _acquire(self._lock)
+                try:
+                    await self._send_all(view)
+                finally:
+                    self._lock.release()
         except OSError as exc:
             self._break()
             raise ClientDisconnected("the web server closed the connection") from exc
@@ -383,17 +388,16 @@ class _Connection:
             except OSError:  # reset by the peer
                 return b""
 
-    async def _send_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while True:
-            try:
-                sent = self.sock.send(view)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            if sent == len(view):
-                return
-            view = view[sent:]
+    def _send_some(self, view: memoryview) -> int:
+        try:
+            return self.sock.send(view)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    async def _send_all(self, view: memoryview) -> None:
+        while view:
             await anyio.wait_writable(self.sock)
+            view = view[self._send_some(view) :]
 
     async def _read(self, tasks: TaskGroup) -> str:
         """Read and dispatch until the peer closes ("eof") or breaks the
@@ -443,7 +447,7 @@ class _Connection:
             return
         if self.server.lifespan.state:
             scope["state"] = self.server.lifespan.state.copy()
-        await _acquire(self.server.slots)
+        await self.server.slots.acquire()
         exchange = _Exchange(self, event.request_id, scope)
         self.exchanges[event.request_id] = exchange
         if self._runner_wakeup is not None and not self._queue:
@@ -502,13 +506,34 @@ class _Connection:
             return "?"
 
 
+class _Slots:
+    """The concurrency limit: a counter, with an event to wait on only when
+    every slot is taken."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._freed: anyio.Event | None = None
+
+    async def acquire(self) -> None:
+        while not self._free:
+            self._freed = self._freed or anyio.Event()
+            await self._freed.wait()
+        self._free -= 1
+
+    def release(self) -> None:
+        self._free += 1
+        if self._freed is not None:
+            self._freed.set()
+            self._freed = None
+
+
 class _Server:
     def __init__(self, app: ASGIApp, lifespan: Lifespan, concurrency: int, max_params_size: int) -> None:
         self.app = app
         self.lifespan = lifespan
         self.concurrency = concurrency
         self.max_params_size = max_params_size
-        self.slots = anyio.Semaphore(concurrency)
+        self.slots = _Slots(concurrency)
         self.connections: set[_Connection] = set()
         self.stopping = False
         self.idle = anyio.Event()
