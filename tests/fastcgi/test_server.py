@@ -369,3 +369,23 @@ async def test_shutdown_timeout_cancels_stuck_requests(fastcgi_server: Server) -
             await anyio.sleep(0.1)
             stop.set()
             await stuck.wait_closed(timeout=3)
+
+
+async def test_error_after_the_response_is_logged_and_nothing_follows_end_request(
+    fastcgi_server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def late(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"oops"})
+        raise RuntimeError("re-raised for the server's log, as Starlette does")
+
+    async with fastcgi_server(late) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        assert (await c.response(1)).body == b"oops"
+        await c.send(wire.request(2, params()))
+        await c.response(2)
+        end = next(i for i, r in enumerate(c.records) if r.type == wire.END_REQUEST)
+        assert all(r.request_id == 2 for r in c.records[end + 1 :])
+    assert any("re-raised" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)

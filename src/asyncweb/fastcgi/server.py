@@ -346,9 +346,9 @@ class _Connection:
 
     async def close(self) -> None:
         """Half-close, and let the reader drain until the web server closes
-        its side: closing with unread bytes would reset the connection, which
-        can cost the peer the end of the response. (The reader is not
-        cancelled: a cancelled receive on a Unix socket upsets uvloop.)"""
+        its side (or LINGER_SECONDS pass): closing with unread bytes would
+        reset the connection, which can cost the peer the end of the
+        response."""
         if self.closing:
             return
         self.closing = True
@@ -401,7 +401,8 @@ class _Connection:
 
     async def _read(self, tasks: TaskGroup) -> str:
         """Read and dispatch until the peer closes ("eof") or breaks the
-        protocol ("error"); a close we decide on cancels this instead."""
+        protocol ("error"); after our own close, the linger deadline may
+        cancel this first."""
         codec = self.codec
         data = b""
         while True:
@@ -481,7 +482,7 @@ class _Connection:
             else:
                 scope = exchange.scope
                 log.exception("error in ASGI app for %s %s", scope["method"], scope["path"])
-                if not self.broken:
+                if not exchange.done:  # nothing may follow END_REQUEST
                     note = f"asyncweb: error in the application: {type(exc).__name__}\n"
                     await self._stderr(exchange.request_id, note.encode())
         finally:
