@@ -193,8 +193,12 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
         print(f"usage: {os.path.basename(sys.argv[0])} {USAGE}\n\n{__doc__}")
         return 0
     stdin = sys.stdin if stdin is None else stdin
-    # The handler's traceback (logged by asyncweb's App) must reach the terminal.
+    # The handler's traceback (logged by asyncweb's App) must reach the
+    # terminal, and so should what the handler logs through its `log`.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler_log = logging.getLogger("asyncweb")
+    if handler_log.level == logging.NOTSET:
+        handler_log.setLevel(logging.INFO)
     try:
         parsed = parse_call(args)
         if not parsed.fields and not parsed.files and not stdin.isatty():

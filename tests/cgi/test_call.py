@@ -103,6 +103,18 @@ def test_script_debug_mode_prints_the_traceback_and_exits_1_on_error() -> None:
     assert "RuntimeError: this traceback goes to the server's error log" in result.stderr
 
 
+def test_what_the_handler_logs_reaches_the_terminal() -> None:
+    script = (
+        "import asyncweb\n"
+        "async def handler(request, response, log):\n"
+        "    log.info('looking up %s', request.get_field('id'))\n"
+        "asyncweb.run(asyncweb.App(handler))\n"
+    )
+    result = run([sys.executable, "-c", script, "/item", "id=42"])
+    assert result.returncode == 0
+    assert "INFO asyncweb: looking up 42" in result.stderr
+
+
 def test_script_debug_mode_shows_redirects_and_cookies() -> None:
     args = [sys.executable, "examples/cgi_app.py", "GET", "/cookie", "flavour=oat"]
     result = run(args)
