@@ -120,3 +120,15 @@ def test_handler_error_is_a_500_with_the_traceback_only_in_the_log(lighttpd: Lig
     log = lighttpd.script_errors()
     assert "Traceback (most recent call last)" in log
     assert "RuntimeError: this traceback goes to the server's error log" in log
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nno blank line, no end"),
+        ("multipart/form-data", b"a boundary is missing"),
+    ],
+)
+def test_a_malformed_form_is_a_400_not_a_500(lighttpd: Lighttpd, content_type: str, body: bytes) -> None:
+    reply = httpx.post(lighttpd.url + "/echo", content=body, headers={"Content-Type": content_type}, timeout=TIMEOUT)
+    assert reply.status_code == 400, reply.text
