@@ -184,12 +184,14 @@ async def test_lifespan_startup_tunes_malloc_unless_told_not_to(monkeypatch: pyt
     assert calls == [1]
 
 
-def test_tune_malloc_applies_on_glibc() -> None:
+def test_tune_malloc_applies_on_glibc_but_not_in_a_cgi_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import platform
 
     from asyncweb.malloc import tune_malloc
 
     assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("GATEWAY_INTERFACE", "CGI/1.1")
+    assert tune_malloc() is False
 
 
 @pytest.mark.anyio

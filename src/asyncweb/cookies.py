@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 
 from .headers import check_value
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Anything that would end the cookie or the header line early.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f;]|[^\x00-\x7f]")
+# RFC 9110 5.6.7 IMF-fixdate names, fixed English whatever the locale.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
@@ -44,10 +46,13 @@ def _check(value: str, what: str) -> str:
 
 def _http_date(expires: datetime | float) -> str:
     if isinstance(expires, datetime):
-        moment = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
+        moment = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires.astimezone(UTC)
     else:
         moment = datetime.fromtimestamp(time.time() + expires, UTC)
-    return format_datetime(moment.astimezone(UTC), usegmt=True)
+    return (
+        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+    )
 
 
 def format_set_cookie(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import BadRequest, PayloadTooLarge
 from .multidict import MultiDict
-from .multipart import MultipartDecoder, PartData, PartEnd, PartStart, boundary_of
 from .query import QueryParser, RawPair, decode_text
 from .uploads import UploadFile
+
+if TYPE_CHECKING:
+    from .multipart import PartStart
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -86,6 +89,10 @@ async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> Form
 
 
 async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, config: Config) -> FormData:
+    # python-multipart is imported on the first multipart body, not by every
+    # process that imports asyncweb (a CGI request pays for each import).
+    from .multipart import MultipartDecoder, PartData, PartEnd, PartStart, boundary_of
+
     limits = config.limits
     decoder = MultipartDecoder(boundary_of(content_type), limits.max_part_header_size, limits.max_part_headers)
     texts: list[tuple[str, bytearray, str | None]] = []

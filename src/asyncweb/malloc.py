@@ -12,21 +12,29 @@ turns the dynamic threshold off and makes 256 KiB chunks mmap'ed anew.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import platform
+import os
 
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 PAD = 4 * 1024 * 1024
 
 
-def tune_malloc(pad: int = PAD) -> bool:
-    """Apply the settings to this process; False where libc is not glibc."""
-    if platform.libc_ver()[0] != "glibc":
-        return False
+def _is_glibc() -> bool:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def tune_malloc(pad: int = PAD) -> bool:
+    """Apply the settings to this process. False where libc is not glibc,
+    and in a CGI process, which serves one request and exits."""
+    if "GATEWAY_INTERFACE" in os.environ or not _is_glibc():
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, pad)) and bool(libc.mallopt(_M_TOP_PAD, pad))
     except (OSError, AttributeError):
         return False

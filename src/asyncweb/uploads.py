@@ -9,14 +9,16 @@ import contextlib
 import errno
 import io
 import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .headers import Headers
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# tempfile, shutil and pathlib are imported where they are used: a CGI
+# process pays for every import, and most requests carry no upload.
 
 # What an App's `upload_target` may return for a file part: a path to write
 # the bytes to directly, a writable binary file, or None for the default spool.
@@ -33,6 +35,8 @@ def open_temp(directory: str | None) -> tuple[int, str | None]:
     """A temp file in `directory`: unnamed (O_TMPFILE) where the OS and
     filesystem have it, so it cannot outlive the process; else a named one
     the caller must delete. Returns (fd, path or None)."""
+    import tempfile
+
     directory = directory or tempfile.gettempdir()
     if _O_TMPFILE:
         with contextlib.suppress(OSError):
@@ -101,6 +105,8 @@ class UploadFile:
             path = os.fspath(target)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             self._target_path = path
+            from pathlib import Path
+
             self.path = Path(path)
         else:
             self._sink = target
@@ -175,6 +181,9 @@ class UploadFile:
         its size. Across filesystems it is copied by the kernel (sendfile).
         A small in-memory file is written out.
         """
+        import shutil
+        from pathlib import Path
+
         destination = Path(path)
         if self._file is None:
             raise ValueError(f"upload {self.name!r} has no readable content")
@@ -197,7 +206,7 @@ class UploadFile:
         # given: then it is linkat(..., AT_SYMLINK_FOLLOW). Link to a fresh
         # name beside the destination, then rename over it, so an existing
         # file is replaced atomically.
-        staging = f".{destination.name}.{secrets.token_hex(6)}.part"
+        staging = f".{destination.name}.{os.urandom(6).hex()}.part"
         directory = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.link(f"/proc/self/fd/{self._fd}", staging, dst_dir_fd=directory)
