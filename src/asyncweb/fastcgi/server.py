@@ -121,15 +121,17 @@ def is_listening_socket(fd: int) -> bool:
         sock.close()
 
 
+_STATUS_LINES = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
 def _response_head(status: int, headers: Any) -> bytes:
     """The CGI response header block: Status, the app's fields, blank line."""
-    try:
-        reason = HTTPStatus(status).phrase.encode()
-    except ValueError:
-        reason = b"Unknown"
-    if not 100 <= status <= 999:
-        raise ValueError(f"invalid status {status}")
-    lines = [b"Status: %d %s\r\n" % (status, reason)]
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise ValueError(f"invalid status {status!r}")
+        line = b"Status: %d Unknown\r\n" % status
+    lines = [line]
     for name, value in headers:
         # CR or LF would let the app (or its user input) forge header lines.
         if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
@@ -164,13 +166,12 @@ class _Exchange:
         "scope",
     )
 
-    def __init__(self, conn: _Connection, request_id: int, scope: Scope) -> None:
+    def __init__(self, conn: _Connection, request_id: int, scope: Scope, content_length: str) -> None:
         self.conn = conn
         self.request_id = request_id
         self.scope = scope
         self.head_only = scope["method"] == "HEAD"
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        self.expected = int(length) if length.isdigit() else None
+        self.expected = int(content_length) if content_length.isascii() and content_length.isdigit() else None
         self._chunks: deque[bytes] = deque()
         self.buffered = 0
         self.received = 0
@@ -449,7 +450,7 @@ class _Connection:
         if self.server.lifespan.state:
             scope["state"] = self.server.lifespan.state.copy()
         await self.server.slots.acquire()
-        exchange = _Exchange(self, event.request_id, scope)
+        exchange = _Exchange(self, event.request_id, scope, event.params.get("CONTENT_LENGTH", ""))
         self.exchanges[event.request_id] = exchange
         if self._runner_wakeup is not None and not self._queue:
             self._queue.append(exchange)
