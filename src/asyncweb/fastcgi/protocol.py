@@ -251,7 +251,7 @@ class Connection:
             self._record(rtype, rid, buf[pos + 8 : end], events)
             pos = end + plen
         self._buffer += buf[pos:]
-        return events
+        return _coalesce(events) if len(events) > 2 else events
 
     def _record(self, rtype: int, rid: int, content: bytes, events: list[Event]) -> None:
         if rid == 0:
@@ -348,3 +348,21 @@ class Connection:
             out += pack_record(RecordType.STDERR, request_id)
         return out + end_request_record(request_id, app_status, status)
 
+
+def _coalesce(events: list[Event]) -> list[Event]:
+    """Adjacent body records of one request as one event: nginx streams
+    uploads in records of 8 KiB, and per-event work would dominate."""
+    out: list[Event] = []
+    parts: list[bytes] = []
+    for event in events:
+        last = out[-1] if out else None
+        if type(event) is RequestBody and type(last) is RequestBody and last.request_id == event.request_id:
+            parts.append(event.data)
+            continue
+        if len(parts) > 1:
+            out[-1] = RequestBody(out[-1].request_id, b"".join(parts))
+        parts = [event.data] if type(event) is RequestBody else []
+        out.append(event)
+    if len(parts) > 1:
+        out[-1] = RequestBody(out[-1].request_id, b"".join(parts))
+    return out
