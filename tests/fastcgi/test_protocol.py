@@ -295,3 +295,14 @@ def test_params_and_body_survive_any_framing(params: dict[str, str], body: bytes
     assert events[0] == RequestStarted(5, params, keep_conn=False)
     assert body_of(events, 5) == body
     assert events[-1] == RequestBodyEnd(5)
+
+
+def test_adjacent_body_records_become_one_event() -> None:
+    # nginx streams uploads in 8 KiB records; one event per read, not per record.
+    conn = Connection(max_requests=2)
+    conn.receive_data(wire.request(1, PARAMS)[:-8] + wire.request(2, PARAMS)[:-8])
+    data = b"".join(wire.record(wire.STDIN, 1, bytes([i]) * 8192) for i in range(10))
+    data += wire.record(wire.STDIN, 2, b"other") + wire.record(wire.STDIN, 1, b"tail")
+    events = conn.receive_data(data)
+    assert [(type(e), e.request_id) for e in events] == [(RequestBody, 1), (RequestBody, 2), (RequestBody, 1)]
+    assert body_of(events, 1) == b"".join(bytes([i]) * 8192 for i in range(10)) + b"tail"
