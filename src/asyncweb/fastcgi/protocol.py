@@ -21,6 +21,7 @@ VERSION = 1
 HEADER = struct.Struct(">BBHHBx")
 BEGIN_BODY = struct.Struct(">HB5x")
 END_BODY = struct.Struct(">IB3x")
+_CLOSING = struct.Struct(">BBHHBx" + "BBHHBx" + "IB3x")
 MAX_CONTENT = 0xFFFF
 KEEP_CONN = 1
 
@@ -40,7 +41,7 @@ class RecordType(IntEnum):
 
 
 # Plain ints for the parser's hot path (enum member lookups cost more).
-_BEGIN_REQUEST, _ABORT_REQUEST, _PARAMS, _STDIN, _GET_VALUES = 1, 2, 4, 5, 9
+_BEGIN_REQUEST, _ABORT_REQUEST, _END_REQUEST, _PARAMS, _STDIN, _STDOUT, _GET_VALUES = 1, 2, 3, 4, 5, 6, 9
 _TO_WEB_SERVER = frozenset({3, 6, 7, 10, 11})  # END_REQUEST, STDOUT, STDERR, GET_VALUES_RESULT, UNKNOWN_TYPE
 
 
@@ -221,6 +222,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Protocol replies queued by `receive_data`, once."""
+        if not self._outgoing:
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
@@ -343,10 +346,12 @@ class Connection:
         request = self._requests.pop(request_id)
         if not request.keep_conn:
             self._close_requested = True
-        out = pack_record(RecordType.STDOUT, request_id)
         if request.stderr_used:
-            out += pack_record(RecordType.STDERR, request_id)
-        return out + end_request_record(request_id, app_status, status)
+            out = pack_record(RecordType.STDOUT, request_id) + pack_record(RecordType.STDERR, request_id)
+            return out + end_request_record(request_id, app_status, status)
+        # Empty STDOUT then END_REQUEST, in one pack: every response ends so.
+        stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
+        return _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, status)
 
 
 def _coalesce(events: list[Event]) -> list[Event]:
