@@ -55,11 +55,24 @@ def parse_query(query: bytes | str, strict: bool = False) -> list[Pair]:
     """
     if isinstance(query, str):
         query = query.encode("utf-8")
+    # One decode for the whole query, then only the parts with escapes are
+    # unescaped and decoded on their own. `&`, `=` and `+` are ASCII, so the
+    # parts of the decoded text are the decoded parts. When some bytes are not
+    # UTF-8, the parts come back as their exact bytes (surrogateescape) and
+    # each is decoded on its own, its bad bytes replaced or, strict, refused.
+    try:
+        text, clean = query.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, clean = query.decode("utf-8", "surrogateescape"), False
     pairs: list[Pair] = []
-    for item in query.split(b"&"):
+    for item in text.replace("+", " ").split("&"):
         if item:
-            name, eq, value = item.partition(b"=")
-            pairs.append((_decode(name, strict), _decode(value, strict) if eq else None))
+            name, eq, value = item.partition("=")
+            if not clean or "%" in name:
+                name = _decode(name.encode("utf-8", "surrogateescape"), strict)
+            if not clean or "%" in value:
+                value = _decode(value.encode("utf-8", "surrogateescape"), strict)
+            pairs.append((name, value if eq else None))
     return pairs
 
 
