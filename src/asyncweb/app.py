@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+import anyio
+import anyio.lowlevel
 
 from .config import Config
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
 from .response import Response
-from .types import Receive, Scope, Send
+from .types import Message, Receive, Scope, Send
 from .uploads import TargetFunction
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
@@ -83,11 +87,12 @@ class App:
             raise ValueError(f"asyncweb.App cannot serve ASGI scope type {kind!r}")
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, self.config)
+        receiver = _Receiver(receive, scope)
+        request = Request(scope, receiver, self.config)
         try:
             response = await self._respond(request, scope)
             if response is not None:
-                await self._send(response, scope, send)
+                await self._send(response, scope, send, receiver)
         finally:
             # Uploads live until the response is sent: it may stream them.
             request.close()
@@ -114,7 +119,7 @@ class App:
             return error_response(500)
         return response
 
-    async def _send(self, response: Response, scope: Scope, send: Send) -> None:
+    async def _send(self, response: Response, scope: Scope, send: Send, receiver: _Receiver | None = None) -> None:
         try:
             raw_headers = response.raw_headers()
         except Exception:
@@ -122,12 +127,51 @@ class App:
             response = error_response(500)
             raw_headers = response.raw_headers()
         await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+        head = scope["method"] == "HEAD"
         try:
-            await response.send_body(send, scope["method"] == "HEAD")
+            if receiver is not None and receiver.body_complete and not isinstance(response.body, bytes) and not head:
+                await self._stream_until_disconnect(response, send, receiver)
+            else:
+                await response.send_body(send, head)
         except Exception:
             # The status line is gone: all that is left is to end the
             # connection, which the server does when the app returns early.
             self.log.exception("error while streaming the response to %s %s", scope["method"], scope["path"])
+
+    async def _stream_until_disconnect(self, response: Response, send: Send, receiver: _Receiver) -> None:
+        """Stream the body until it ends or the client goes away. Servers
+        such as uvicorn drop what is sent after a disconnect without a word,
+        so an endless (or merely long) stream would run on for nobody."""
+        body = response.body
+        unyielded = 0
+
+        async def send_and_yield(message: Message) -> None:
+            # After a disconnect uvicorn's send returns at once: without a
+            # checkpoint now and then, a body that never awaits would run to
+            # its end before the watcher could see the client was gone.
+            nonlocal unyielded
+            await send(message)
+            unyielded += len(message.get("body", b""))
+            if unyielded >= MiB:
+                unyielded = 0
+                await anyio.lowlevel.checkpoint()
+
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    with contextlib.suppress(Exception):  # a server whose receive fails: stream on unwatched
+                        await receiver.wait_for_disconnect()
+                        self.log.debug("client went away while the response streamed")
+                        group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                await response.send_body(send_and_yield)
+                group.cancel_scope.cancel()
+        finally:
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -160,3 +204,43 @@ def error_response(
     response = Response(status, headers)
     response.error(status, message or None)
     return response
+
+
+class _Receiver:
+    """The server's `receive`, noting when the request body has all arrived:
+    from then on the App may wait for a disconnect while a response
+    streams, without taking body bytes from anyone."""
+
+    __slots__ = ("_complete", "_held", "_receive", "_scope")
+
+    def __init__(self, receive: Receive, scope: Scope) -> None:
+        self._receive = receive
+        self._scope = scope
+        self._held: Message | None = None
+        self._complete = False
+
+    @property
+    def body_complete(self) -> bool:
+        """The body has all arrived, or there is none: HTTP/1 says so in the
+        headers; HTTP/2 and 3 do not, so there the body must have been read."""
+        if not self._complete and self._scope.get("http_version", "1.1") in ("1.0", "1.1"):
+            headers = dict(self._scope.get("headers", ()))
+            length = headers.get(b"content-length", b"0").strip()
+            self._complete = b"transfer-encoding" not in headers and length == b"0"
+        return self._complete
+
+    async def __call__(self) -> Message:
+        if self._held is not None:
+            message, self._held = self._held, None
+            return message
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._complete = True
+        return message
+
+    async def wait_for_disconnect(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return
+            self._held = message  # the empty end of a body nobody read yet: kept for its reader
