@@ -1,0 +1,109 @@
+"""Load: 100 clients at once, each uploading 5 MiB to a real uvicorn.
+
+Every upload must arrive intact (sha256), the server's peak memory must stay
+far below what buffering the bodies would take, and once the clients are
+gone the server's fds and the upload folder are as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from asyncweb.limits import MiB
+from tests.reliability.apps import UPLOAD_DIR_ENV
+from tests.reliability.helpers import fds_into, open_fds, wait_until_sync
+from tests.support import SERVER_PIDS, run_uvicorn
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 100
+SIZE = 5 * MiB
+CHUNK = 256 * 1024
+BOUNDARY = "load-test-boundary-7f3a"
+# The server keeps a file in memory up to spool_size (1 MiB by default), then
+# writes it to an unnamed temp file; uvicorn stops reading a connection past
+# 64 KiB of unread body. So 100 uploads at once cost at most about
+# 100 x (1 MiB + 2 x 64 KiB) = 113 MiB above the idle server. Buffering the
+# bodies would cost 500 MiB; the bound leaves room for allocator slack.
+RSS_GROWTH_BOUND = 200 * MiB
+
+
+def memory_kib(pid: int, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+    assert match is not None, status
+    return int(match.group(1))
+
+
+def upload_body(index: int, block: bytes) -> tuple[int, str, AsyncIterator[bytes]]:
+    """A multipart body with one 5 MiB file, unique per client, streamed in chunks."""
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="client"\r\n\r\n{index}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="f"; filename="part-{index}.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    prefix = f"client {index:06d} ".encode()
+    digest = hashlib.sha256(prefix)
+    digest.update(memoryview(block)[len(prefix) :])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield head + prefix
+        for start in range(len(prefix), SIZE, CHUNK):
+            yield block[start : start + CHUNK]
+        yield tail
+
+    return len(head) + SIZE + len(tail), digest.hexdigest(), chunks()
+
+
+@pytest.mark.anyio
+async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
+    upload_dir = tmp_path / "uploads"
+    upload_dir.mkdir()
+    block = os.urandom(SIZE)
+    with run_uvicorn("tests.reliability.apps:upload_echo", env={UPLOAD_DIR_ENV: str(upload_dir)}) as base:
+        pid = SERVER_PIDS[base]
+        async with httpx.AsyncClient(timeout=5) as warm:  # import and allocate what every request needs
+            assert (await warm.get(base + "/")).status_code == 200
+        idle_rss = memory_kib(pid, "VmRSS")
+        idle_fds = open_fds(pid)
+        results: dict[int, tuple[int, str, str]] = {}
+
+        async def client(index: int) -> None:
+            length, expected, body = upload_body(index, block)
+            headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Content-Length": str(length)}
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10)) as http:
+                reply = await http.post(base + "/upload", content=body, headers=headers)
+            assert reply.status_code == 200, reply.text
+            answer = reply.json()
+            [[name, info]] = answer["files"]
+            assert name == "f" and info["filename"] == f"part-{index}.bin"
+            assert answer["fields"] == [["client", str(index)]]
+            results[index] = (info["size"], info["sha256"], expected)
+
+        started = time.monotonic()
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as group:
+                for index in range(CLIENTS):
+                    group.start_soon(client, index)
+        elapsed = time.monotonic() - started
+        peak_rss = memory_kib(pid, "VmHWM")
+        growth = (peak_rss - idle_rss) * 1024
+        print(f"\n{CLIENTS} x {SIZE // MiB} MiB in {elapsed:.1f} s", end="; ")
+        print(f"server RSS idle {idle_rss // 1024} MiB, peak {peak_rss // 1024} MiB")
+        assert len(results) == CLIENTS
+        assert all(size == SIZE and got == expected for size, got, expected in results.values())
+        assert growth < RSS_GROWTH_BOUND, f"peak RSS grew by {growth // MiB} MiB"
+        # The clients closed their connections: the server's fds come back, no spool file stays open.
+        assert wait_until_sync(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
+        assert fds_into(upload_dir, pid) == []
+    assert list(upload_dir.iterdir()) == []
