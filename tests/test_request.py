@@ -204,3 +204,10 @@ async def test_body_and_stream_over_asgi() -> None:
     async with asgi_client(App(handler)) as client:
         await client.post("/", content=b"x" * 100_000)
     assert seen["body"] == seen["again"] == b"x" * 100_000
+
+
+def test_scope_from_environ_survives_odd_ports() -> None:
+    from asyncweb.environ import scope_from_environ
+
+    scope = scope_from_environ({"REMOTE_ADDR": "1.2.3.4", "REMOTE_PORT": "\xb2", "SERVER_NAME": "h", "SERVER_PORT": "x"})
+    assert scope["client"] == ("1.2.3.4", 0) and scope["server"] == ("h", 0)

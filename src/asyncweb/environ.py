@@ -105,4 +105,5 @@ def _address(environ: Mapping[str, str], host_key: str, port_key: str) -> tuple[
     if not host:
         return None
     port = environ.get(port_key, "")
-    return host, int(port) if port.isdigit() else 0
+    # isdigit() alone accepts '²', which int() refuses.
+    return host, int(port) if port.isascii() and port.isdigit() else 0
