@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
     # Imported here: `serve` through `asyncweb.run` needs none of these.
     import argparse
 
-    from .importer import AppImportError, import_app
+    from .importer import load_app
 
     parser = argparse.ArgumentParser(
         prog="asyncweb cgi",
@@ -160,9 +160,5 @@ def main(argv: list[str]) -> int:
     parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
     parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
     args = parser.parse_args(argv)
-    try:
-        app = import_app(args.app, app_dir=args.app_dir)
-    except AppImportError as exc:
-        print(f"asyncweb cgi: {exc}", file=sys.stderr)
-        return 2
-    return serve(app)
+    app = load_app("cgi", args.app, args.app_dir)
+    return 2 if app is None else serve(app)

@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
 from .formencode import MultipartBody
 from .headers import check_name, check_value
-from .importer import AppImportError, import_app
+from .importer import load_app
 from .oneshot import Exchange, serve_one
 from .query import build_query
 from .response import Response
@@ -240,9 +240,5 @@ def main(argv: list[str]) -> int:
     parser.add_argument("request", nargs="*", metavar="ITEM", help=USAGE)
     parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
     args = parser.parse_intermixed_args(argv)
-    try:
-        app = import_app(args.app, app_dir=args.app_dir)
-    except AppImportError as exc:
-        print(f"asyncweb call: {exc}", file=sys.stderr)
-        return 2
-    return call(app, args.request)
+    app = load_app("call", args.app, args.app_dir)
+    return 2 if app is None else call(app, args.request)

@@ -40,3 +40,12 @@ def import_app(spec: str, app_dir: str | None = None) -> ASGIApp:
     if not callable(app):
         raise AppImportError(f"{spec!r} is not callable")
     return cast(ASGIApp, app)
+
+
+def load_app(command: str, spec: str, app_dir: str | None) -> ASGIApp | None:
+    """`import_app` for a command line: None, after saying why on stderr."""
+    try:
+        return import_app(spec, app_dir)
+    except AppImportError as exc:
+        print(f"asyncweb {command}: {exc}", file=sys.stderr)
+        return None

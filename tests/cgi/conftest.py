@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, free_port, wait_for_port
+from tests.support import ROOT, free_port, stop_process, wait_for_port
 
 EXAMPLE = ROOT / "examples" / "cgi_app.py"
 
@@ -60,9 +60,4 @@ def lighttpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lighttpd]:
         wait_for_port(port, process)
         yield Lighttpd(f"http://127.0.0.1:{port}/app.py", root / "breakage.log")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from tests.support import ROOT, free_port, wait_for_port
+from tests.support import ROOT, free_port, stop_process, wait_for_port
 
 
 def test_serve_runs_the_app_under_uvicorn() -> None:
@@ -23,8 +23,7 @@ def test_serve_runs_the_app_under_uvicorn() -> None:
         assert report["base_url"] == f"http://127.0.0.1:{port}/mounted"
         assert (report["path"], report["query"]) == ("/page", [["a", "1"]])
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 def test_serve_refuses_bad_options() -> None:
