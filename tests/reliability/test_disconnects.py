@@ -107,13 +107,6 @@ async def still_serving(server: LiveServer) -> None:
     assert reply.json()["files"][0][1]["sha256"] == hashlib.sha256(b"still here").hexdigest()
 
 
-@pytest.fixture
-def upload_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "uploads"
-    directory.mkdir()
-    return directory
-
-
 async def test_a_client_gone_mid_upload_leaves_nothing_behind(upload_dir: Path) -> None:
     counters = Counters()
     async with live_server(make_app(counters, upload_dir)) as server:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import encodings.aliases
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import anyio
-import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -28,13 +26,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 cuts = st.lists(st.integers(min_value=0, max_value=100_000), max_size=12)
-
-
-@pytest.fixture
-def upload_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "uploads"
-    directory.mkdir()
-    yield directory
 
 
 class Seen:

@@ -193,6 +193,33 @@ def test_urls_never_take_a_host_that_is_no_host(
         assert parts.netloc == (host if valid_host(host) else "127.0.0.1:8000")
 
 
+@settings(max_examples=150, deadline=None)
+@given(path=st.text(), n=st.integers(0, 4), query=st.binary(max_size=30))
+def test_urls_built_from_any_path_are_safe_to_redirect_to(path: str, n: int, query: bytes) -> None:
+    # A decoded path may hold CR, LF, NUL or anything else: the URLs built
+    # from it are percent-encoded, so a redirect to them is always sendable.
+    request = Request(http_scope("GET", "/" + path, [("Host", "example.com")], query=quote(query).encode()))
+    for url in (request.get_url(n, query_string=True), request.get_base_url(n)):
+        assert url.startswith("http://example.com/") and url.isascii()
+        assert not any(ord(char) < 0x21 or ord(char) == 0x7F for char in url)
+        response = Response()
+        response.redirect(url)
+        assert response.headers["Location"] == url
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_live_cr_and_nul_in_request_headers_never_reach_the_app(http: str) -> None:
+    with run_uvicorn("examples.echo:main", "--http", http) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for header in [b"Cookie: a=1\x00b=2", b"X-A: 1\rX-Evil: 2", b"Host: evil\x00.example", b"X-A: a\x00"]:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+                raw = bytearray()
+                while chunk := sock.recv(65536):
+                    raw += chunk
+            assert raw.startswith(b"HTTP/1.1 400 "), (header, bytes(raw[:200]))
+
+
 # -- upload file names -----------------------------------------------------------------
 PATHY = st.sampled_from(
     ["..", ".", "/", "\\", "../", "..\\", "/etc/passwd", "C:\\", "\x00", "\n", " ", "%2e%2e%2f", "~"]
