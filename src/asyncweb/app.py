@@ -129,7 +129,8 @@ class App:
         await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
         head = scope["method"] == "HEAD"
         try:
-            if receiver is not None and receiver.body_complete and not isinstance(response.body, bytes) and not head:
+            # A bytes body is sent in one message: only a stream needs watching.
+            if not isinstance(response.body, bytes) and not head and receiver is not None and receiver.body_complete:
                 await self._stream_until_disconnect(response, send, receiver)
             else:
                 await response.send_body(send, head)
