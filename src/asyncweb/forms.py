@@ -73,7 +73,11 @@ async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> Form
     limits = config.limits
     parser = QueryParser(config.strict_parsing, limits.max_fields, limits.max_field_size)
     raw: list[RawPair] = []
+    total = 0
     async for chunk in chunks:
+        total += len(chunk)
+        if limits.max_fields_total is not None and total > limits.max_fields_total:
+            raise PayloadTooLarge(f"the fields are larger than {limits.max_fields_total} bytes in all")
         raw += parser.feed(chunk)
     raw += parser.close()
     charset = next((value for name, value in raw if name == CHARSET_FIELD.encode() and value), None)
@@ -99,6 +103,7 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
     uploads: list[UploadFile] = []
     files: list[tuple[str, UploadFile]] = []
     text: bytearray | None = None
+    texts_size = 0
     upload: UploadFile | None = None
     try:
         async for chunk in chunks:
@@ -111,6 +116,9 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
                     elif text is not None:
                         if len(text) + len(event.data) > limits.max_field_size:
                             raise PayloadTooLarge(f"a field is larger than {limits.max_field_size} bytes")
+                        texts_size += len(event.data)
+                        if limits.max_fields_total is not None and texts_size > limits.max_fields_total:
+                            raise PayloadTooLarge(f"the fields are larger than {limits.max_fields_total} bytes in all")
                         text += event.data
                 elif isinstance(event, PartStart):
                     if event.filename is None:

@@ -22,6 +22,7 @@ class Limits:
     max_fields: int = 1000  # non-file fields (urlencoded pairs or parts)
     max_files: int = 100
     max_field_size: int = MiB  # one non-file value
+    max_fields_total: int | None = 16 * MiB  # all non-file values together: they are held in memory
     max_file_size: int | None = None
     max_part_header_size: int = 8 * KiB  # one header line of a multipart part
     max_part_headers: int = 16  # header lines per part
