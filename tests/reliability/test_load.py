@@ -7,9 +7,11 @@ gone the server's fds and the upload folder are as they were.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -107,3 +109,38 @@ async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
         assert wait_until_sync(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
         assert fds_into(upload_dir, pid) == []
     assert list(upload_dir.iterdir()) == []
+
+
+def test_a_body_of_huge_text_fields_is_refused_before_it_fills_memory() -> None:
+    # Each field is under max_field_size and there are fewer than max_fields,
+    # but together they are a gigabyte of text the server would hold in memory.
+    field = b"x" * 1_000_000
+    count = 1000
+    with run_uvicorn("tests.reliability.apps:upload_echo") as base:
+        pid = SERVER_PIDS[base]
+        assert httpx.get(base + "/", timeout=5).status_code == 200
+        idle_rss = memory_kib(pid, "VmRSS")
+        port = int(base.rsplit(":", 1)[1])
+        head = (
+            f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {count * (len(field) + 100)}\r\n\r\n"
+        ).encode()
+        sent = 0
+        answer = b""
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            try:
+                sock.sendall(head)
+                for index in range(count):
+                    part = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="t{index}"\r\n\r\n'.encode()
+                    sock.sendall(part + field + b"\r\n")
+                    sent += 1
+                sock.sendall(f"--{BOUNDARY}--\r\n".encode())
+            except OSError:  # the server answered and closed while we were still sending
+                pass
+            with contextlib.suppress(OSError):
+                answer = sock.recv(65536)
+        peak_rss = memory_kib(pid, "VmHWM")
+    # uvicorn may drain the rest of the body to keep the connection, but the
+    # App stopped holding it: 413, and memory stays flat.
+    assert answer.startswith(b"HTTP/1.1 413 ") or (answer == b"" and sent < count), answer[:100]
+    assert (peak_rss - idle_rss) * 1024 < 100 * MiB, f"peak RSS grew by {(peak_rss - idle_rss) // 1024} MiB"

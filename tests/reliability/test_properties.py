@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
 from asyncweb.multipart import safe_filename
 from tests.reliability.helpers import Answer, call_app, http_scope, open_fds, split_at
+from tests.test_forms import file_part, multipart, text_part
 
 URLENCODED = [("content-type", "application/x-www-form-urlencoded")]
 PROPERTY = settings(
@@ -326,3 +328,22 @@ def test_cookies_set_by_the_app_are_read_back_exactly(pairs: list[tuple[str, str
     for name, value in pairs:
         expected.setdefault(name, value)
     assert parse_cookies("; ".join(sent)) == expected
+
+
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart"])
+def test_fields_under_every_other_limit_are_413_past_their_total(kind: str, upload_dir: Path) -> None:
+    fds = open_fds()
+    limits = Limits(max_fields_total=10_000)
+    if kind == "urlencoded":
+        body, headers = b"&".join(b"f%d=%s" % (i, b"x" * 900) for i in range(12)), URLENCODED
+    else:
+        parts = [text_part(b"f%d" % i, b"x" * 900) for i in range(12)] + [file_part(b"up", b"u.bin", b"u" * 20_000)]
+        body, headers = multipart(*parts), [("content-type", "multipart/form-data; boundary=XyZ")]
+    seen = Seen()
+    answer = run(recording_app(seen, upload_dir=str(upload_dir), spool_size=10, limits=limits), [body], headers)
+    assert answer.status == 413 and seen.calls == 0
+    assert_clean(upload_dir, fds)
+    # Files do not count: they are spooled to disk, not held.
+    ok = body[: body.index(b"f11")] if kind == "urlencoded" else multipart(*parts[:10], parts[-1])
+    answer = run(recording_app(seen, upload_dir=str(upload_dir), spool_size=10, limits=limits), [ok], headers)
+    assert answer.status == 200, answer.text
