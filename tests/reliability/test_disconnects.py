@@ -141,9 +141,13 @@ async def test_a_client_gone_before_the_body_gets_no_handler_call(upload_dir: Pa
         assert await wait_until(baseline.clean), baseline.state()
 
 
-async def read_some(server: LiveServer, path: str, wanted: int) -> bytes:
+async def read_some(server: LiveServer, path: str, wanted: int, method: str = "GET") -> bytes:
     stream = await raw_connect(server.port)
-    await stream.send(request_head("GET", path, server.port))
+    if method == "POST":  # a form: the App reads the body before the handler, then streams
+        form = [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "7")]
+        await stream.send(request_head("POST", path, server.port, form) + b"a=1&b=2")
+    else:
+        await stream.send(request_head("GET", path, server.port))
     data = bytearray()
     with anyio.fail_after(10):
         while len(data) < wanted:
@@ -152,11 +156,12 @@ async def read_some(server: LiveServer, path: str, wanted: int) -> bytes:
     return bytes(data)
 
 
-async def test_a_client_gone_mid_stream_stops_an_endless_response(upload_dir: Path) -> None:
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_client_gone_mid_stream_stops_an_endless_response(method: str, upload_dir: Path) -> None:
     counters = Counters()
     async with live_server(make_app(counters, upload_dir)) as server:
         baseline = Baseline(upload_dir)
-        data = await read_some(server, "/events", 2000)
+        data = await read_some(server, "/events", 2000, method)
         assert data.startswith(b"HTTP/1.1 200 ") and b"data: tick" in data
         # The stream is closed, its task ends: nothing keeps producing for nobody.
         assert await wait_until(lambda: counters.streams_open == 0), counters.__dict__
@@ -165,6 +170,16 @@ async def test_a_client_gone_mid_stream_stops_an_endless_response(upload_dir: Pa
         assert counters.chunks_made == made
         await still_serving(server)
         assert await wait_until(baseline.clean), baseline.state()
+
+
+async def test_streamed_responses_end_normally_on_a_kept_alive_connection(upload_dir: Path) -> None:
+    counters = Counters()
+    async with live_server(make_app(counters, upload_dir)) as server:
+        async with httpx.AsyncClient(timeout=5, limits=httpx.Limits(max_connections=1)) as client:
+            for chunks in (1, 10, 40, 3):
+                reply = await client.get(server.base + f"/big?chunks={chunks}")
+                assert reply.status_code == 200 and len(reply.content) == chunks * 65536
+        assert counters.chunks_made == 54 and counters.streams_open == 0
 
 
 async def test_a_client_gone_mid_download_stops_the_body_early(upload_dir: Path) -> None:
@@ -313,3 +328,25 @@ async def test_in_process_a_streamed_body_may_still_read_the_request() -> None:
 
     assert (await client("GET", b"")).text == "got 0"
     assert (await client("POST", b"x" * 100_000)).text == "got 100000" + "x" * 100_000
+
+
+async def test_a_client_that_does_not_read_makes_the_stream_wait_not_pile_up(upload_dir: Path) -> None:
+    counters = Counters()
+    async with live_server(make_app(counters, upload_dir)) as server:
+        baseline = Baseline(upload_dir)
+        stream = await raw_connect(server.port)
+        await stream.send(request_head("GET", "/big?chunks=16000", server.port))  # 1000 MiB
+        with anyio.fail_after(5):
+            assert (await stream.receive()).startswith(b"HTTP/1.1 200 ")
+        await anyio.sleep(1)  # not reading: the socket buffers fill, then the stream must wait
+        made = counters.chunks_made
+        async with httpx.AsyncClient(timeout=5) as client:
+            started = time.monotonic()
+            assert (await client.get(server.base + "/quick")).status_code == 200
+            assert time.monotonic() - started < 1.0
+        await anyio.sleep(0.5)
+        assert counters.chunks_made * 64 < 64 * 1024, f"{counters.chunks_made * 64 // 1024} MiB produced for nobody"
+        assert counters.chunks_made - made < 100  # it waits, not produces
+        await stream.aclose()
+        assert await wait_until(lambda: counters.streams_open == 0), counters.__dict__
+        assert await wait_until(baseline.clean), baseline.state()
