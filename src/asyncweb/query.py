@@ -121,8 +121,9 @@ class QueryParser:
         self._count = 0
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[RawPair]:
+        start = len(self._pending)  # what is pending holds no "&": look in the new bytes only
         self._pending += chunk
-        end = self._pending.rfind(b"&")
+        end = self._pending.rfind(b"&", start)
         if end < 0:
             self._check_size(self._pending)
             return []
