@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from asyncweb import App, HTTPError, Request, Response
+from asyncweb import App, HTTPError, QueryParser, Request, Response
 from asyncweb import uploads as uploads_module
 from asyncweb.config import Config
 from asyncweb.multipart import safe_filename
@@ -311,3 +312,25 @@ async def test_handler_exceptions_are_answered_without_their_text(raised: BaseEx
 
     answer = await call_app(App(handler), [], method="GET")
     assert answer.status == 500 and answer.body == b"Internal Server Error\n"
+
+
+# -- work that grows faster than the input -------------------------------------------------
+def _trickle_seconds(size: int) -> float:
+    """Least time (of three) to feed an urlencoded field of `size` bytes one byte at a time."""
+    best = float("inf")
+    for _ in range(3):
+        parser = QueryParser(max_field_size=4 * size)
+        started = time.perf_counter()
+        parser.feed(b"a=")
+        for _ in range(size):
+            parser.feed(b"x")
+        assert parser.close() == [(b"a", b"x" * size)]
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_field_trickled_byte_by_byte_costs_linear_time() -> None:
+    # Rescanning the whole pending field for "&" at every chunk made a 1 MiB
+    # field sent a byte per packet cost seconds of CPU: quadratic.
+    small, large = _trickle_seconds(100_000), _trickle_seconds(400_000)
+    assert large / small < 8, (small, large)  # linear: about 4; quadratic: about 16
