@@ -254,10 +254,17 @@ def test_upload_file_names_never_point_outside_the_upload_folder(
     # Names travel as raw UTF-8 with `"` and CR/LF written %22 and %0D%0A, as browsers do.
     wire = raw.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A").encode("utf-8", "surrogatepass")
     body = multipart(file_part(b"f", wire, b"content" * 200), text_part(b"t", b"x"))
-    app = App(handler, upload_dir=str(spool), spool_size=16)
+    targeted: list[str] = []
+
+    def target(name: str, filename: str, content_type: str | None) -> None:
+        targeted.append(filename)  # what an upload_target function is given to choose a place with
+        return None
+
+    app = App(handler, upload_dir=str(spool), spool_size=16, upload_target=target)
     answer = anyio.run(call_app, app, [body], MULTIPART)
     assert answer.status == 200, answer.text
     [(filename, during)] = seen
+    assert targeted == [filename]
     assert filename is not None and filename == safe_filename(filename)
     assert "/" not in filename and "\\" not in filename and "\x00" not in filename
     assert filename not in (".", "..") and len(filename.encode("utf-8")) <= 255
