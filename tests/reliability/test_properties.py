@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import encodings.aliases
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import anyio
+import httpx
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
@@ -18,7 +20,9 @@ from hypothesis import strategies as st
 from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
 from asyncweb.multipart import safe_filename
-from tests.reliability.helpers import Answer, call_app, http_scope, open_fds, split_at
+from tests.reliability.apps import UPLOAD_DIR_ENV
+from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at, wait_until_sync
+from tests.support import SERVER_PIDS, run_uvicorn
 from tests.test_forms import file_part, multipart, text_part
 
 URLENCODED = [("content-type", "application/x-www-form-urlencoded")]
@@ -347,3 +351,35 @@ def test_fields_under_every_other_limit_are_413_past_their_total(kind: str, uplo
     ok = body[: body.index(b"f11")] if kind == "urlencoded" else multipart(*parts[:10], parts[-1])
     answer = run(recording_app(seen, upload_dir=str(upload_dir), spool_size=10, limits=limits), [ok], headers)
     assert answer.status == 200, answer.text
+
+
+@pytest.fixture(scope="module")
+def live_echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp("live-uploads")
+    with run_uvicorn("tests.reliability.apps:upload_echo", env={UPLOAD_DIR_ENV: str(directory)}) as base:
+        yield base, directory
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=hostile_bodies,
+    kind=st.sampled_from(["multipart/form-data; boundary=XyZ", "application/x-www-form-urlencoded"]),
+)
+def test_live_hostile_bodies_over_uvicorn_never_get_a_500(
+    body: bytes, kind: str, live_echo: tuple[str, Path], http: httpx.Client
+) -> None:
+    base, directory = live_echo
+    reply = http.post(base + "/", content=body, headers={"content-type": kind})
+    assert reply.status_code in (200, 400, 413), reply.text
+    if reply.status_code != 200:
+        assert "Traceback" not in reply.text and len(reply.content) < 300
+    assert list(directory.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def http(live_echo: tuple[str, Path]) -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+    base, directory = live_echo
+    pid = SERVER_PIDS[base]
+    assert wait_until_sync(lambda: fds_into(directory, pid) == []), fds_into(directory, pid)
