@@ -84,7 +84,7 @@ def format_set_cookie(
     if domain is not None:
         parts.append(f"Domain={_check(domain, 'cookie domain')}")
     if path is not None:
-        parts.append(f"Path={_check(path, 'cookie path')}")
+        parts.append("Path=/" if path == "/" else f"Path={_check(path, 'cookie path')}")  # the default needs no check
     if max_age is not None:
         seconds = int(max_age.total_seconds()) if isinstance(max_age, timedelta) else int(max_age)
         parts.append(f"Max-Age={seconds}")
@@ -107,8 +107,9 @@ def format_set_cookie(
         parts.append("Partitioned")
     if comment is not None:
         parts.append(f"Comment={_check(comment, 'cookie comment')}")
-    if name.startswith(("__Secure-", "__Host-")) and not secure:
-        raise ValueError(f"a cookie named {name!r} needs secure=True")
-    if name.startswith("__Host-") and (domain is not None or path != "/"):
-        raise ValueError(f"a cookie named {name!r} needs path='/' and no domain")
+    if name.startswith("__"):  # the prefixes browsers enforce
+        if name.startswith(("__Secure-", "__Host-")) and not secure:
+            raise ValueError(f"a cookie named {name!r} needs secure=True")
+        if name.startswith("__Host-") and (domain is not None or path != "/"):
+            raise ValueError(f"a cookie named {name!r} needs path='/' and no domain")
     return "; ".join(parts)
