@@ -119,7 +119,13 @@ def multipart_forms(draw: st.DrawFn) -> tuple[bytes, str, list[Any], list[Any]]:
             raw = draw(name_text)
             content = draw(st.binary(max_size=600))
             content_type = draw(content_types)
-            head = f'Content-Disposition: {disposition}; filename="{raw}"\r\n'
+            if draw(st.booleans()):
+                head = f'Content-Disposition: {disposition}; filename="{raw}"\r\n'
+            else:  # RFC 5987 (curl, some clients), with the plain name as a fallback
+                head = (
+                    f"Content-Disposition: {disposition}; filename=\"fallback.bin\"; filename*=UTF-8''{quote(raw)}\r\n"
+                )
+                raw = raw or "fallback.bin"
             if content_type is not None:
                 head += f"Content-Type: {content_type}\r\n"
             parts.append(head.encode() + b"\r\n" + content)
