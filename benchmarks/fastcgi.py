@@ -188,12 +188,14 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--upload-mib", type=int, default=256)
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset to run")
     args = parser.parse_args()
+    names = tuple(n for n in SERVERS if n in args.servers.split(","))
     for tool in ("nginx", "wrk", "curl"):
         if servers.find(tool) is None:
             print(f"{tool} is not installed", file=sys.stderr)
             return 2
-    results: dict[str, dict[str, list[float]]] = {n: {"rps": [], "p99": [], "mbs": [], "cpu": []} for n in SERVERS}
+    results: dict[str, dict[str, list[float]]] = {n: {"rps": [], "p99": [], "mbs": [], "cpu": []} for n in names}
     with tempfile.TemporaryDirectory(prefix="asyncweb-bench-") as tmp, ExitStack() as stack:
         run_dir = Path(tmp)
         size = args.upload_mib << 20
@@ -203,16 +205,17 @@ def main() -> int:
             for _ in range(args.upload_mib):
                 f.write(block)
         procs, sockets = {}, {}
-        for name in SERVERS:
+        for name in names:
             procs[name], sockets[name] = stack.enter_context(start(name, run_dir))
-        ports = {name: servers.free_port() for name in SERVERS}
+        ports = {name: servers.free_port() for name in names}
         config = nginx_config(run_dir, ports, sockets)
         stack.enter_context(servers.nginx(run_dir, config, list(ports.values())))
-        for name in SERVERS:  # warm up: connections, caches, lazy imports
+        for name in names:  # warm up: connections, caches, lazy imports
             wrk(ports[name], 2, args.connections)
             upload(ports[name], data, size)
         for round_ in range(args.rounds):
-            order = SERVERS[round_ % 3 :] + SERVERS[: round_ % 3]
+            shift = round_ % len(names)
+            order = names[shift:] + names[:shift]
             for name in order:
                 pid = procs[name].popen.pid
                 cpu = cpu_seconds(pid)
@@ -227,8 +230,8 @@ def main() -> int:
                     f"round {round_ + 1} {name:9} {rps:9.0f} req/s  p99 {p99:6.2f} ms  "
                     f"{us:5.0f} us CPU/req  upload {mbs:6.0f} MB/s"
                 )
-        rss = {name: peak_rss_mib(procs[name].popen.pid) for name in SERVERS}
-        for name in SERVERS:
+        rss = {name: peak_rss_mib(procs[name].popen.pid) for name in names}
+        for name in names:
             procs[name].popen.send_signal(signal.SIGTERM)
     print()
     print(f"Machine: {machine()}")
@@ -244,8 +247,8 @@ def main() -> int:
         "fcgisgi": "nginx -> fcgisgi 0.2.3 FastCGI",
         "uvicorn": "nginx -> proxy_pass -> uvicorn (httptools)",
     }
-    base = statistics.median(results["asyncweb"]["rps"])
-    for name in SERVERS:
+    base = statistics.median(results[names[0]]["rps"])
+    for name in names:
         r = results[name]
         rps = statistics.median(r["rps"])
         print(

@@ -389,3 +389,79 @@ async def test_error_after_the_response_is_logged_and_nothing_follows_end_reques
         end = next(i for i, r in enumerate(c.records) if r.type == wire.END_REQUEST)
         assert all(r.request_id == 2 for r in c.records[end + 1 :])
     assert any("re-raised" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+async def test_each_layer_serves_its_connections(fastcgi_server: Server, layer: str) -> None:
+    from asyncweb.fastcgi import server
+
+    handled: list[type] = []
+    original = server.Server.handle
+
+    async def spy(self: server.Server, sock: Any) -> None:
+        handled.append(server.TransportConnection if self.transports else server.StreamConnection)
+        await original(self, sock)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(server.Server, "handle", spy)
+        async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
+            await c.send(wire.request(1, params()))
+            assert report(await c.response(1))["method"] == "GET"
+    expected = server.TransportConnection if layer == "transports" else server.StreamConnection
+    assert handled == [expected]
+
+
+async def test_work_after_the_response_delays_no_other_request(fastcgi_server: Server) -> None:
+    """An app that goes on after its response (Starlette's background tasks)
+    holds up nobody: END_REQUEST goes out with the last body, and the next
+    request on the same keep-alive connection, or on another, runs at once."""
+    finished = 0
+
+    async def lingering(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal finished
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["query_string"]})
+        await anyio.sleep(1)  # background work
+        finished += 1
+
+    async with fastcgi_server(lingering) as address, wire.Client.connect(address) as c:
+        with anyio.fail_after(0.8):  # well within one request's background work
+            for n in range(3):
+                c.records.clear()
+                await c.send(wire.request(1, params(f"/?{n}")))
+                assert (await c.response(1)).body == str(n).encode()
+            async with wire.Client.connect(address) as other:
+                await other.send(wire.request(1, params("/?other")))
+                assert (await other.response(1)).body == b"other"
+        assert finished == 0
+        with anyio.fail_after(5):
+            while finished < 4:
+                await anyio.sleep(0.05)
+
+
+async def test_a_client_that_does_not_read_holds_the_app_back(fastcgi_server: Server) -> None:
+    """Writes wait while the web server is not reading: a streamed response
+    does not pile up in the server's memory."""
+    sent = 0
+    block = b"x" * 65536
+
+    async def streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal sent
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(1024):  # 64 MiB
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+            sent += len(block)
+        await send({"type": "http.response.body", "body": b""})
+
+    async with fastcgi_server(streaming) as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        last = -1
+        while sent != last:  # until the app is stuck
+            last = sent
+            await anyio.sleep(0.3)
+        assert sent < 24 << 20, f"{sent} bytes of response taken from an app while nobody read them"
+        response = await c.response(1, timeout=60)
+    assert response.status == 200 and len(response.body) == 64 << 20
