@@ -80,7 +80,8 @@ async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> Form
             raise PayloadTooLarge(f"the fields are larger than {limits.max_fields_total} bytes in all")
         raw += parser.feed(chunk)
     raw += parser.close()
-    charset = next((value for name, value in raw if name == CHARSET_FIELD.encode() and value), None)
+    charset_field = CHARSET_FIELD.encode()
+    charset = next((value for name, value in raw if name == charset_field and value), None)
     encoding = _charset(charset.decode("latin-1") if charset else None, config.strict_parsing)
     strict = config.strict_parsing
     return FormData(

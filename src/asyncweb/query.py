@@ -140,9 +140,12 @@ class QueryParser:
     def _parse(self, data: bytes) -> list[RawPair]:
         pairs: list[RawPair] = []
         strict = self.strict
+        # No item is longer than the data: most data needs no check per item.
+        check_size = self.max_field_size is not None and len(data) > self.max_field_size
         for item in data.split(b"&"):
             if item:
-                self._check_size(item)
+                if check_size:
+                    self._check_size(item)
                 name, eq, value = item.partition(b"=")
                 pairs.append((unescape(name, strict), unescape(value, strict) if eq else None))
         self._count += len(pairs)
