@@ -187,3 +187,34 @@ async def test_a_client_gone_mid_upload_leaves_nothing(upload_dir: Path) -> None
     await app(scope, receive, send)
     assert sent == [] and calls == []
     assert os.listdir(upload_dir) == [] and open_fds() == before
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("declared", [None, "200000"])
+async def test_a_client_gone_idle_mid_body_gets_408_and_leaves_nothing(upload_dir: Path, declared: str | None) -> None:
+    import anyio
+
+    head = b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="f"\r\n\r\n' + b"x" * 100_000
+    messages: list[Message] = [{"type": "http.request", "body": head, "more_body": True}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=XyZ")]
+    if declared is not None:
+        headers.append((b"content-length", declared.encode()))
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": headers}
+    before = open_fds()
+    app = App(handler, limits=Limits(read_timeout=0.2), upload_dir=str(upload_dir), spool_size=1000)
+    with anyio.fail_after(5):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 408
+    assert os.listdir(upload_dir) == [] and open_fds() == before

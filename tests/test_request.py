@@ -209,5 +209,7 @@ async def test_body_and_stream_over_asgi() -> None:
 def test_scope_from_environ_survives_odd_ports() -> None:
     from asyncweb.environ import scope_from_environ
 
-    scope = scope_from_environ({"REMOTE_ADDR": "1.2.3.4", "REMOTE_PORT": "\xb2", "SERVER_NAME": "h", "SERVER_PORT": "x"})
+    scope = scope_from_environ(
+        {"REMOTE_ADDR": "1.2.3.4", "REMOTE_PORT": "\xb2", "SERVER_NAME": "h", "SERVER_PORT": "x"}
+    )
     assert scope["client"] == ("1.2.3.4", 0) and scope["server"] == ("h", 0)

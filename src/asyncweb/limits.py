@@ -26,3 +26,8 @@ class Limits:
     max_file_size: int | None = None
     max_part_header_size: int = 8 * KiB  # one header line of a multipart part
     max_part_headers: int = 16  # header lines per part
+    # Seconds to wait for the next piece of a body before answering 408, so
+    # a client gone idle mid-upload cannot hold a task and a spool file
+    # forever (servers such as uvicorn set no such timeout). The first wait
+    # of a small declared body is not timed: it costs the hot path nothing.
+    read_timeout: float | None = 60.0
