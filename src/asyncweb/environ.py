@@ -68,30 +68,64 @@ def environ_from_scope(scope: Scope) -> dict[str, str]:
     return env
 
 
+# What `quote` leaves alone in a raw path (its always-safe set plus `safe`).
+_PATH_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/:@!$&'()*+,;=~"
+# Header name (or _NOT_A_HEADER) for each variable name met so far. A
+# FastCGI server builds a scope per request from the same few dozen names,
+# and converting them each time showed in its profile. Bounded, so that
+# made-up names cannot grow it.
+_HEADER_NAMES: dict[str, bytes] = {}
+_HEADER_NAMES_MAX = 512
+_NOT_A_HEADER = b"(not a header)"  # told apart by identity
+
+
+def _header_name(key: str) -> bytes:
+    if key.startswith("HTTP_") and key not in _NOT_FORWARDED:
+        name = key[5:].lower().replace("_", "-").encode("latin-1")
+    else:
+        name = _NOT_A_HEADER
+    if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
+        _HEADER_NAMES[key] = name
+    return name
+
+
+def _utf8(text: str) -> str:
+    """A latin-1 decoded CGI value read as the UTF-8 it most likely is."""
+    return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
+
+
 def scope_from_environ(environ: Mapping[str, str]) -> Scope:
     """An ASGI HTTP scope for the request a CGI or FastCGI host describes."""
-    script = environ.get("SCRIPT_NAME", "").rstrip("/")
-    path_bytes = (script + environ.get("PATH_INFO", "")).encode("latin-1")
+    get = environ.get
+    script = get("SCRIPT_NAME", "").rstrip("/")
+    path = script + get("PATH_INFO", "")
+    path_bytes = path.encode("latin-1")
     headers: list[tuple[bytes, bytes]] = []
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers.append((key.lower().replace("_", "-").encode(), environ[key].encode("latin-1")))
+    if value := get("CONTENT_TYPE"):
+        headers.append((b"content-type", value.encode("latin-1")))
+    if value := get("CONTENT_LENGTH"):
+        headers.append((b"content-length", value.encode("latin-1")))
+    header_names = _HEADER_NAMES
     for key, value in environ.items():
-        if key.startswith("HTTP_") and key not in _NOT_FORWARDED:
-            name = key[5:].lower().replace("_", "-").encode("latin-1")
+        name = header_names.get(key)
+        if name is None:
+            name = _header_name(key)
+        if name is not _NOT_A_HEADER:
             headers.append((name, value.encode("latin-1")))
-    https = environ.get("HTTPS", "").lower() in _TRUE or environ.get("REQUEST_SCHEME") == "https"
-    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    https = get("HTTPS", "").lower() in _TRUE or get("REQUEST_SCHEME") == "https"
+    protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
+    # Most paths need no escaping: skip quote() for them.
+    raw_path = path_bytes if not path_bytes.rstrip(_PATH_SAFE) else quote(path_bytes, safe="/:@!$&'()*+,;=~").encode()
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
-        "method": environ.get("REQUEST_METHOD", "GET").upper(),
+        "method": get("REQUEST_METHOD", "GET").upper(),
         "scheme": "https" if https else "http",
-        "path": path_bytes.decode("utf-8", "replace") or "/",
-        "raw_path": quote(path_bytes, safe="/:@!$&'()*+,;=~").encode("ascii") or b"/",
-        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
-        "root_path": script.encode("latin-1").decode("utf-8", "replace"),
+        "path": _utf8(path) or "/",
+        "raw_path": raw_path or b"/",
+        "query_string": get("QUERY_STRING", "").encode("latin-1"),
+        "root_path": _utf8(script),
         "headers": headers,
         "client": _address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
         "server": _address(environ, "SERVER_NAME", "SERVER_PORT"),
