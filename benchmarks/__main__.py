@@ -8,16 +8,16 @@ of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
+import runpy
 import shlex
 import sys
 from collections.abc import Sequence
 
 ROUTES = ("hello", "query", "form", "cookies")
 TARGETS = ("raw", "starlette", "asyncweb")
-OWN_OPTIONS = ("upload", "fastcgi", "cgi_startup")  # modules with their own main(argv)
+OWN_ENTRY_POINTS = ("fastcgi", "cgi_startup")  # modules run as scripts, reading sys.argv
 
 
 def machine() -> str:
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--batch-ms", type=float, default=20, help="time per batch, calibrated (default 20)")
     group.add_argument("--iterations", type=int, help="requests per batch, instead of calibrating")
     group = parse.add_argument_group("over uvicorn + wrk")
-    group.add_argument("--http-rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    group.add_argument("--http-rounds", type=int, default=4, help="interleaved rounds (default 4)")
     group.add_argument("--duration", type=int, default=2, help="whole seconds of wrk per cell and round (default 2)")
     group.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     group.add_argument("--stacks", nargs="+", default=["h11", "httptools"], choices=("h11", "httptools"))
@@ -56,10 +56,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] in OWN_OPTIONS:
-        module = importlib.import_module(f"benchmarks.{args_list[0]}")
-        status: int = module.main(args_list[1:])
-        return status
+    if args_list[:1] == ["upload"]:
+        from .upload import main as upload
+
+        return upload(args_list[1:])
+    if args_list[:1] and args_list[0] in OWN_ENTRY_POINTS:
+        sys.argv = [f"python -m benchmarks {args_list[0]}", *args_list[1:]]
+        runpy.run_module(f"benchmarks.{args_list[0]}", run_name="__main__")
+        return 0
     args = parser().parse_args(args_list)
     command = shlex.join(["python", "-m", "benchmarks", *args_list])
     print(f"`{command}` on {machine()}; figures are ratios to raw ASGI measured in one interleaved run.\n")
