@@ -45,7 +45,8 @@ class Response:
         self._cookies: dict[tuple[str, str | None, str | None], str] = {}
         self.body: bytes | AsyncIterable[bytes] = b""
         self._text = False
-        self.set_status(status)
+        if type(status) is not int or status != 200:  # the default needs no check
+            self.set_status(status)
         if body != b"":  # b"" is already set, and most answers set their body later
             self.set_body(body)
 
