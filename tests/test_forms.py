@@ -190,6 +190,22 @@ async def test_small_files_stay_in_memory_and_large_ones_spool_unnamed(tmp_path:
 
 
 @pytest.mark.anyio
+async def test_spool_size_bounds_the_memory_of_all_files_together(tmp_path: Path) -> None:
+    seen: Seen = {}
+
+    async def where(request: Request) -> None:
+        seen["in_memory"] = [upload.in_memory for _, upload in request.files.multi_items()]
+
+    seen["action"] = where
+    body = multipart(*[file_part(b"f", b"f.bin", b"x" * 30_000) for _ in range(5)])
+    app = recording_app(seen, upload_dir=str(tmp_path), spool_size=64 * 1024)
+    async with asgi_client(app) as client:
+        assert (await client.post("/", content=body, headers=MULTIPART_TYPE)).status_code == 200
+    assert seen["in_memory"] == [True, True, False, False, False]  # 2 x 30 kB fit in 64 KiB, the rest spool
+    assert [content for _, content in seen["contents"]] == [b"x" * 30_000] * 5
+
+
+@pytest.mark.anyio
 async def test_save_is_a_rename_of_the_spooled_file(tmp_path: Path) -> None:
     seen: Seen = {}
     uploads, final = tmp_path / "uploads", tmp_path / "final"

@@ -105,6 +105,9 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
     files: list[tuple[str, UploadFile]] = []
     text: bytearray | None = None
     texts_size = 0
+    # `spool_size` bounds the memory the files of one request take together:
+    # each new file may stay in memory only as far as the others left room.
+    memory_left = config.spool_size
     upload: UploadFile | None = None
     try:
         async for chunk in chunks:
@@ -130,11 +133,13 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
                     else:
                         if len(uploads) >= limits.max_files:
                             raise PayloadTooLarge(f"more than {limits.max_files} files")
-                        upload = _new_upload(event, config)
+                        upload = _new_upload(event, config, memory_left)
                         uploads.append(upload)
                 elif isinstance(event, PartEnd):
                     if upload is not None:
                         upload.finish()
+                        if upload.in_memory:
+                            memory_left -= upload.size
                         # An empty file input: browsers send filename="" and
                         # no bytes. That is "no file chosen", not a file.
                         if upload.filename == "" and upload.size == 0:
@@ -157,7 +162,7 @@ async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, confi
     return FormData(fields, MultiDict(files))
 
 
-def _new_upload(part: PartStart, config: Config) -> UploadFile:
+def _new_upload(part: PartStart, config: Config, spool_size: int) -> UploadFile:
     target = None
     if config.upload_target is not None:
         target = config.upload_target(part.name, part.filename or "", part.content_type)
@@ -168,7 +173,7 @@ def _new_upload(part: PartStart, config: Config) -> UploadFile:
         part.content_type,
         part.headers,
         charset=part.charset,
-        spool_size=config.spool_size,
+        spool_size=spool_size,
         upload_dir=config.upload_dir,
         target=target,
     )
