@@ -93,5 +93,8 @@ def test_options() -> None:
 @given(st.text())
 def test_safe_filename_never_escapes_the_folder(name: str) -> None:
     safe = safe_filename(name)
+    assert safe_filename(safe) == safe
     assert "/" not in safe and "\\" not in safe and safe not in (".", "..")
-    assert not any(ord(char) < 32 or ord(char) == 127 for char in safe)
+    assert not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in safe)
+    assert safe_filename("x" * 300 + "\x85" + ".txt").endswith(".txt")
+    assert safe_filename("\x85a" * 200) == ("\x85a" * 200).replace("\x85", "")[:255]

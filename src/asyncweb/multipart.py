@@ -25,7 +25,7 @@ _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]
 # WHATWG form encoding writes `"` as %22 and never escapes a backslash, so a
 # quoted value runs to the next quote: `\` must not be read as an escape.
 _PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"([^"]*)"|([^\s;"]*))\s*')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls
 
 
 @dataclass(slots=True)
@@ -95,7 +95,7 @@ def safe_filename(raw: str) -> str:
         stem, dot, suffix = base.rpartition(".")
         tail = (dot + suffix).encode("utf-8", "surrogatepass") if stem and len(suffix) <= 16 else b""
         head = encoded[: _NAME_MAX - len(tail)].decode("utf-8", "ignore")
-        base = head + tail.decode("utf-8", "surrogatepass")
+        base = (head + tail.decode("utf-8", "surrogatepass")).strip()
     return "" if base in (".", "..") else base
 
 
