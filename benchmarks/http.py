@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import random
 import re
 import shutil
@@ -192,6 +193,10 @@ def run(
         return 0
     for stack in stacks:
         loop, protocol = STACKS[stack]
+        missing = [name for name in (loop, protocol) if importlib.util.find_spec(name) is None]
+        if missing:
+            print(f"{stack} stack skipped: {' and '.join(missing)} not installed (pip install -e '.[bench]').\n")
+            continue
         print(
             f"Over uvicorn ({protocol} on {loop}, 1 worker), wrk -t1 -c{connections} for {seconds}s per cell, "
             f"{rounds} rounds (req/s and p99, medians of rounds):\n"
