@@ -306,3 +306,15 @@ def test_adjacent_body_records_become_one_event() -> None:
     events = conn.receive_data(data)
     assert [(type(e), e.request_id) for e in events] == [(RequestBody, 1), (RequestBody, 2), (RequestBody, 1)]
     assert body_of(events, 1) == b"".join(bytes([i]) * 8192 for i in range(10)) + b"tail"
+
+
+@pytest.mark.parametrize("size", [0, 1, 13, 8, 65535, 65536, 200000])
+@pytest.mark.parametrize("stderr", [False, True])
+def test_stdout_and_end_is_stdout_then_end_request(size: int, stderr: bool) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    one, two = Connection(), Connection()
+    for conn in (one, two):
+        conn.receive_data(wire.begin(1) + wire.record(wire.PARAMS, 1))
+        if stderr:
+            conn.stderr(1, b"note")
+    assert one.stdout_and_end(1, data, 3) == two.stdout(1, data) + two.end_request(1, 3)

@@ -56,14 +56,19 @@ def response_head(status: int, headers: Any) -> bytes:
         if not isinstance(status, int) or not 100 <= status <= 999:
             raise ValueError(f"invalid status {status!r}")
         line = b"Status: %d Unknown\r\n" % status
-    lines = [line]
+    parts = [line]
     for name, value in headers:
-        # CR or LF would let the app (or its user input) forge header lines.
-        if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
-            raise ValueError(f"invalid response header {name!r}: {value!r}")
-        lines.append(b"%s: %s\r\n" % (name, value))
-    lines.append(b"\r\n")
-    return b"".join(lines)
+        if b":" in name:
+            raise ValueError(f"invalid response header name {name!r}")
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    # CR or LF in a name or value would let the app (or its user input)
+    # forge header lines: each line may bring exactly one of each.
+    lines = len(parts) // 4 + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        raise ValueError(f"CR or LF in a response header: {head!r}")
+    return head
 
 
 _ERROR_HEAD = response_head(500, [(b"content-type", b"text/plain; charset=utf-8")])
@@ -182,13 +187,12 @@ class Exchange:
             self.head = response_head(message["status"], message.get("headers", ()))
 
     async def _write(self, data: bytes, more: bool, app_status: int = 0) -> None:
-        codec = self.conn.codec
         if more:
-            out = codec.stdout(self.request_id, data)
+            out = self.conn.codec.stdout(self.request_id, data)
         else:
             # The last body, the end of STDOUT and END_REQUEST in one write.
             self.done = True
-            out = codec.stdout(self.request_id, data) + codec.end_request(self.request_id, app_status)
+            out = self.conn.codec.stdout_and_end(self.request_id, data, app_status)
             self._wake()
             if self.buffered > BODY_HIGH_WATER:
                 self.conn.resume_reading()

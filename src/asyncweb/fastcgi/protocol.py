@@ -42,6 +42,7 @@ class RecordType(IntEnum):
 
 # Plain ints for the parser's hot path (enum member lookups cost more).
 _BEGIN_REQUEST, _ABORT_REQUEST, _END_REQUEST, _PARAMS, _STDIN, _STDOUT, _GET_VALUES = 1, 2, 3, 4, 5, 6, 9
+_RESPONDER = 1
 _TO_WEB_SERVER = frozenset({3, 6, 7, 10, 11})  # END_REQUEST, STDOUT, STDERR, GET_VALUES_RESULT, UNKNOWN_TYPE
 
 
@@ -96,11 +97,14 @@ class RequestAborted:
 Event = RequestStarted | RequestBody | RequestBodyEnd | RequestAborted
 
 
+_PADDING = [bytes(n) for n in range(8)]
+
+
 def pack_record(record_type: int, request_id: int, content: bytes = b"") -> bytes:
     """One record, padded to a multiple of 8 bytes as the spec recommends."""
     padding = -len(content) % 8
     header = HEADER.pack(VERSION, record_type, request_id, len(content), padding)
-    return b"".join((header, content, bytes(padding)))
+    return b"".join((header, content, _PADDING[padding]))
 
 
 def pack_stream(record_type: int, request_id: int, data: bytes) -> bytes:
@@ -190,14 +194,18 @@ def end_request_record(request_id: int, app_status: int, status: ProtocolStatus)
     return pack_record(RecordType.END_REQUEST, request_id, END_BODY.pack(app_status, status))
 
 
+# Stages of a request's input: PARAMS, then STDIN, then nothing.
+_IN_PARAMS, _IN_BODY, _INPUT_DONE = 0, 1, 2
+
+
 class _Request:
-    __slots__ = ("body_done", "keep_conn", "params", "params_done", "stderr_used")
+    __slots__ = ("keep_conn", "params", "params_size", "stage", "stderr_used")
 
     def __init__(self, keep_conn: bool) -> None:
         self.keep_conn = keep_conn
-        self.params = bytearray()
-        self.params_done = False
-        self.body_done = False
+        self.params: list[bytes] = []  # PARAMS record contents, joined at the end
+        self.params_size = 0
+        self.stage = _IN_PARAMS
         self.stderr_used = False
 
 
@@ -225,7 +233,7 @@ class Connection:
             b"FCGI_MPXS_CONNS": b"1" if max_requests > 1 else b"0",
         }
         self._max_params_size = max_params_size
-        self._buffer = bytearray()
+        self._buffer = b""  # the start of an incomplete record
         self._requests: dict[int, _Request] = {}
         self._outgoing = bytearray()
         self._close_requested = False
@@ -259,25 +267,55 @@ class Connection:
             if self._buffer:
                 raise ProtocolError(f"connection closed inside a record ({len(self._buffer)} bytes)")
             return []
-        buf = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._buffer:
-            buf = bytes(self._buffer) + buf
-            self._buffer.clear()
+            data = self._buffer + data
+            self._buffer = b""
         events: list[Event] = []
-        pos, size = 0, len(buf)
+        requests = self._requests
+        unpack = HEADER.unpack_from
+        pos, size = 0, len(data)
+        # A small request from nginx is four records in one read; STDIN and
+        # PARAMS of a known request are handled inline, the rest in _record.
         while size - pos >= 8:
-            version, rtype, rid, clen, plen = HEADER.unpack_from(buf, pos)
+            version, rtype, rid, clen, plen = unpack(data, pos)
             if version != VERSION:
                 raise ProtocolError(f"unsupported FastCGI version {version}")
-            end = pos + 8 + clen
+            start = pos + 8
+            end = start + clen
             if end + plen > size:
                 break
-            self._record(rtype, rid, buf[pos + 8 : end], events)
             pos = end + plen
-        self._buffer += buf[pos:]
+            request = requests.get(rid) if rid else None
+            if request is None:
+                self._record(rtype, rid, data[start:end], events)
+            elif rtype == _STDIN and request.stage == _IN_BODY:
+                if clen:
+                    events.append(RequestBody(rid, data[start:end]))
+                else:
+                    request.stage = _INPUT_DONE
+                    events.append(RequestBodyEnd(rid))
+            elif rtype == _PARAMS and request.stage == _IN_PARAMS:
+                if clen:
+                    request.params_size += clen
+                    if request.params_size > self._max_params_size:
+                        raise ProtocolError(f"PARAMS over {self._max_params_size} bytes")
+                    request.params.append(data[start:end])
+                else:
+                    request.stage = _IN_BODY
+                    chunks, request.params = request.params, []
+                    block = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    events.append(RequestStarted(rid, unpack_params(block), request.keep_conn))
+            else:
+                self._record(rtype, rid, data[start:end], events)
+        if pos < size:
+            self._buffer = data[pos:]
         return _coalesce(events) if len(events) > 2 else events
 
     def _record(self, rtype: int, rid: int, content: bytes, events: list[Event]) -> None:
+        """Every record but the in-order PARAMS and STDIN of a known
+        request."""
         if rid == 0:
             self._management(rtype, content)
             return
@@ -292,26 +330,10 @@ class Connection:
             # we ended may still be sending its body).
             return
         if rtype == _STDIN:
-            if not request.params_done or request.body_done:
-                raise ProtocolError(f"STDIN out of order on request {rid}")
-            if content:
-                events.append(RequestBody(rid, content))
-            else:
-                request.body_done = True
-                events.append(RequestBodyEnd(rid))
-        elif rtype == _PARAMS:
-            if request.params_done:
-                raise ProtocolError(f"PARAMS after the end of PARAMS on request {rid}")
-            if content:
-                request.params += content
-                if len(request.params) > self._max_params_size:
-                    raise ProtocolError(f"PARAMS over {self._max_params_size} bytes")
-                return
-            request.params_done = True
-            params = unpack_params(bytes(request.params))
-            request.params = bytearray()
-            events.append(RequestStarted(rid, params, request.keep_conn))
-        elif rtype == _ABORT_REQUEST:
+            raise ProtocolError(f"STDIN out of order on request {rid}")
+        if rtype == _PARAMS:
+            raise ProtocolError(f"PARAMS after the end of PARAMS on request {rid}")
+        if rtype == _ABORT_REQUEST:
             events.append(RequestAborted(rid))
         # DATA belongs to the FILTER role, and unknown application record
         # types may come from a newer peer: both are skipped.
@@ -333,7 +355,7 @@ class Connection:
         role, flags = BEGIN_BODY.unpack(content)
         keep_conn = bool(flags & KEEP_CONN)
         status = None
-        if role != Role.RESPONDER:
+        if role != _RESPONDER:
             status = ProtocolStatus.UNKNOWN_ROLE
         elif len(self._requests) >= self._max_requests:
             multiplexing = self._max_requests > 1
@@ -348,6 +370,17 @@ class Connection:
     def stdout(self, request_id: int, data: bytes) -> bytes:
         """Response bytes (a CGI response: headers, blank line, body)."""
         return pack_stream(RecordType.STDOUT, request_id, data)
+
+    def stdout_and_end(self, request_id: int, data: bytes, app_status: int = 0) -> bytes:
+        """`stdout(data)` and `end_request`, in one piece: a small response
+        is one STDOUT record, the empty one and END_REQUEST, built here with
+        two struct packs."""
+        request = self._requests.get(request_id)
+        if not data or len(data) > MAX_CONTENT or request is None or request.stderr_used:
+            return self.stdout(request_id, data) + self.end_request(request_id, app_status)
+        padding = -len(data) % 8
+        header = HEADER.pack(VERSION, _STDOUT, request_id, len(data), padding)
+        return b"".join((header, data, _PADDING[padding], self.end_request(request_id, app_status)))
 
     def stderr(self, request_id: int, data: bytes) -> bytes:
         """Bytes for the web server's error log."""
