@@ -465,3 +465,30 @@ async def test_a_client_that_does_not_read_holds_the_app_back(fastcgi_server: Se
         assert sent < 24 << 20, f"{sent} bytes of response taken from an app while nobody read them"
         response = await c.response(1, timeout=60)
     assert response.status == 200 and len(response.body) == 64 << 20
+
+
+async def test_a_request_cancelled_before_its_task_starts_frees_its_slot(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bad record right behind a request cancels the request's task
+    before it ever runs: its slot must come back all the same."""
+    import socket
+
+    from asyncweb.fastcgi.lifespan import Lifespan
+    from asyncweb.fastcgi.server import Server
+    from asyncweb.fastcgi.transport import TransportConnection
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    server = Server(apps.app, Lifespan(apps.app, "off"), 1, 1 << 20)
+    connection = TransportConnection(server, ours)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(connection.run)
+            while connection.peer() == "?":
+                await anyio.sleep(0.01)
+            connection.data_received(wire.request(1, params()))
+            connection.data_received(b"\x07" * 8)
+    theirs.close()
+    assert server.slots.try_acquire(lambda: None)
+    assert "dropping FastCGI connection" in caplog.text

@@ -173,14 +173,16 @@ class Exchange:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            if self.head is None or self.done:
+            head = self.head
+            if head is None or self.done:
                 raise RuntimeError("http.response.body outside a response")
-            if self.disconnected:
+            if self.aborted or self.conn.broken:
                 raise ClientDisconnected("the web server's client went away")
             body = b"" if self.head_only else message.get("body", b"")
-            more = message.get("more_body", False)
-            head, self.head = self.head, b""
-            await self._write(head + body if head else body, more)
+            if head:  # the first body carries the head
+                self.head = b""
+                body = head + body
+            await self._write(body, message.get("more_body", False))
         elif kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("http.response.start sent twice")
@@ -215,11 +217,11 @@ class Exchange:
                         await self.conn.write(self.conn.codec.stderr(self.request_id, note.encode()))
         finally:
             try:
-                if not self.done and not failed and not self.disconnected:
-                    log.error("app returned without completing the response")
-                await self._finish(failed)
-            except ClientDisconnected:
-                pass
+                if not self.done:
+                    if not failed and not self.disconnected:
+                        log.error("app returned without completing the response")
+                    with contextlib.suppress(ClientDisconnected):
+                        await self._finish(failed)
             finally:
                 self.conn.request_done(self)
 

@@ -46,7 +46,8 @@ class TransportConnection(asyncio.Protocol):
         self.closing = False
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # The task of each request whose app is running.
+        self._tasks: dict[Exchange, asyncio.Task[None]] = {}
         # Events held back while the concurrency limit is reached.
         self._pending: deque[Event] = deque()
         self._reading_paused = False
@@ -61,18 +62,23 @@ class TransportConnection(asyncio.Protocol):
         try:
             await self._loop.connect_accepted_socket(lambda: self, self.sock)
             await self._lost.wait()
-            while self._tasks:
-                await asyncio.wait(list(self._tasks))
+            await self._wait_tasks()
         finally:
             if self._transport is not None:
                 self._transport.abort()
             else:
                 self.sock.close()
-            for task in self._tasks:
+            for task in self._tasks.values():
                 task.cancel()
             with anyio.CancelScope(shield=True):
-                while self._tasks:
-                    await asyncio.wait(list(self._tasks))
+                await self._wait_tasks()
+
+    async def _wait_tasks(self) -> None:
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+            for exchange, task in list(self._tasks.items()):
+                if task.done():  # cancelled before it started: its own cleanup never ran
+                    self.request_done(exchange)
 
     # asyncio.Protocol
 
@@ -160,10 +166,10 @@ class TransportConnection(asyncio.Protocol):
         exchange = Exchange(self, event.request_id, scope, event.params.get("CONTENT_LENGTH", ""))
         self.exchanges[event.request_id] = exchange
         # A task per request, so that nothing waits behind an app that goes
-        # on working after its response (Starlette's background tasks).
-        task = self._loop.create_task(exchange.run(server.app))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # on working after its response (Starlette's background tasks), and
+        # each app gets its own copy of the context. request_done() forgets
+        # it: cheaper than a done callback, which costs a loop callback.
+        self._tasks[exchange] = self._loop.create_task(exchange.run(server.app))
         return True
 
     def _slot_freed(self) -> None:
@@ -198,6 +204,7 @@ class TransportConnection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def request_done(self, exchange: Exchange) -> None:
+        self._tasks.pop(exchange, None)
         # After END_REQUEST the web server may reuse the id while this app
         # still works: forget the request only if it is still this one.
         if self.exchanges.get(exchange.request_id) is exchange:
@@ -256,7 +263,7 @@ class TransportConnection(asyncio.Protocol):
         requests on it are cancelled."""
         log.warning("dropping FastCGI connection from %s: %s", self.peer(), exc)
         self.closing = True
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
         if self._transport is not None:
             self._transport.close()
