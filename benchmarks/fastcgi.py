@@ -7,8 +7,8 @@ One nginx (1 worker, keep-alive to each upstream over a Unix socket, request
 buffering off) fronts the three servers, each serving the same raw ASGI app
 on uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
 body. Rounds run the servers in turn, so that background load on the machine
-hits all three alike; the table shows medians over the rounds. Needs nginx,
-wrk and curl.
+hits all three alike; the table shows medians over the rounds
+(`--servers asyncweb,uvicorn` runs a subset). Needs nginx, wrk and curl.
 """
 
 from __future__ import annotations

@@ -410,6 +410,13 @@ async def test_each_layer_serves_its_connections(fastcgi_server: Server, layer: 
     assert handled == [expected]
 
 
+def test_the_anyio_layer_serves_outside_asyncio() -> None:
+    """Without a running asyncio loop (trio), Server picks the anyio layer."""
+    from asyncweb.fastcgi import server
+
+    assert not server._on_asyncio()
+
+
 async def test_work_after_the_response_delays_no_other_request(fastcgi_server: Server) -> None:
     """An app that goes on after its response (Starlette's background tasks)
     holds up nobody: END_REQUEST goes out with the last body, and the next
