@@ -499,3 +499,34 @@ async def test_a_request_cancelled_before_its_task_starts_frees_its_slot(
     theirs.close()
     assert server.slots.try_acquire(lambda: None)
     assert "dropping FastCGI connection" in caplog.text
+
+
+async def test_a_client_that_gives_up_waiting_for_a_slot_stalls_nobody(fastcgi_server: Server) -> None:
+    """With every slot taken, a connection that closes while its request
+    waits for one does not keep the next one from being served."""
+    async with fastcgi_server(apps.app, concurrency=1) as address, wire.Client.connect(address) as busy:
+        await busy.send(wire.request(1, params("/slow?seconds=0.5")))
+        await anyio.sleep(0.1)
+        async with wire.Client.connect(address) as quitter:
+            await quitter.send(wire.request(1, params()))
+            await anyio.sleep(0.1)
+        async with wire.Client.connect(address) as patient:
+            await patient.send(wire.request(1, params("/echo?patient")))
+            assert report(await busy.response(1))["path"] == "/slow"
+            assert report(await patient.response(1, timeout=5))["query_string"] == "patient"
+
+
+async def test_a_freed_slot_wakes_every_waiter() -> None:
+    """A waiter that cannot use the slot (its connection is gone) must not
+    keep it from the others: release() gives each of them a try."""
+    from asyncweb.fastcgi.server import _Slots
+
+    slots = _Slots(1)
+    tried: list[str] = []
+    assert slots.try_acquire(lambda: tried.append("unused"))
+    assert not slots.try_acquire(lambda: tried.append("gone"))
+    assert not slots.try_acquire(lambda: tried.append("next") if slots.try_acquire(lambda: None) else None)
+    slots.release()
+    await anyio.sleep(0)
+    assert tried == ["gone", "next"]
+    assert not slots.try_acquire(lambda: None)  # "next" holds it

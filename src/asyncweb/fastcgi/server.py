@@ -128,7 +128,8 @@ class _Slots:
         self._free -= 1
 
     def try_acquire(self, on_free: Callable[[], None]) -> bool:
-        """Take a slot, or have `on_free` called (once) when one is freed."""
+        """Take a slot, or have `on_free` called (once) when one is freed,
+        to try again."""
         if self._free:
             self._free -= 1
             return True
@@ -141,9 +142,13 @@ class _Slots:
             self._freed.set()
             self._freed = None
         if self._callbacks:
-            # Soon rather than now: release() runs inside another request's
+            # Every waiter tries again (one that cannot use the slot, its
+            # connection gone, must not keep it from the others), soon
+            # rather than now: release() runs inside another request's
             # bookkeeping.
-            asyncio.get_running_loop().call_soon(self._callbacks.popleft())
+            loop = asyncio.get_running_loop()
+            while self._callbacks:
+                loop.call_soon(self._callbacks.popleft())
 
 
 class Server:
