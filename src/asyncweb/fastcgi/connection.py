@@ -73,7 +73,8 @@ class StreamConnection:
         # One task per connection runs its requests one after another, so a
         # request costs a wake-up instead of a new task; a request that comes
         # while another runs (multiplexing, or an app still busy after its
-        # response) gets a task of its own.
+        # response) gets a task of its own. Requests run by the one task
+        # share its contextvars context, unlike on the transports layer.
         self._queue: deque[Exchange] = deque()
         self._runner_wakeup: anyio.Event | None = None
         self._reading = True

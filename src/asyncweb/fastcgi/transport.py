@@ -2,14 +2,15 @@
 
 The style guide asks for sans-I/O protocol code under a thin anyio layer,
 and `connection` is that layer. This module exists for speed: behind nginx
-with keep-alive, a small request through `connection` cost 54 µs of server
-CPU where uvicorn's cost 19 µs, and most of the difference was anyio's
-readiness waits (a future and a reader registration per read), the switch
-to the request's task through an anyio event, and the write lock. Here the
-event loop calls `data_received` straight from its read callback, the codec
-turns the bytes into events, each request gets a plain asyncio task (as
-uvicorn's do), and a response is one `transport.write`. See docs/fastcgi.md
-for the measurements.
+with keep-alive, a small request through `connection` cost 61 µs of server
+CPU where uvicorn's cost 18-22 µs (benchmarks/fastcgi.py, same run), and
+most of the difference was anyio's readiness waits (a future and a reader
+registration per read), the switch to the request's task through an anyio
+event, and the write lock. Here the event loop calls `data_received`
+straight from its read callback, the codec turns the bytes into events,
+each request gets a plain asyncio task (as uvicorn's do), and a response is
+one `transport.write`: 30 µs with the same codec, 21-25 µs with the later
+codec work. See docs/fastcgi.md for the measurements.
 
 It stays thin: the codec, the scope and the ASGI side (`Exchange`) are the
 ones the anyio layer uses, and listening, signals, lifespan and graceful
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 
 class TransportConnection(asyncio.Protocol):
+    """A connection's codec, its requests' exchanges and tasks, and the
+    transport's flow control."""
+
     def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
         self.sock = sock
