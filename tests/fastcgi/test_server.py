@@ -1,4 +1,5 @@
-"""The anyio server, driven by a raw FastCGI client: what nginx and lighttpd
+"""The server in process, on both connection layers (asyncio transports and
+anyio streams), driven by a raw FastCGI client: what nginx and lighttpd
 never send (GET_VALUES, multiplexing, ABORT_REQUEST, bad records) and what
 is hard to make them do (backpressure, shutdown)."""
 
