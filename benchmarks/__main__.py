@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *args_list])
     print(f"`{command}` on {machine()}; figures are ratios to raw ASGI measured in one interleaved run.\n")
     if args.mode == "profile":
-        from .profile import run as profile
+        from .profiling import run as profile
 
         print(profile(args.target, args.routes, args.requests))
         return 0
@@ -79,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(inprocess.run(TARGETS, args.routes, args.rounds, args.batch_ms, args.iterations))
         print()
     if args.mode in ("all", "http"):
-        from . import http
+        from . import over_http
 
-        return http.run(TARGETS, args.routes, args.stacks, args.http_rounds, args.duration, args.connections)
+        return over_http.run(TARGETS, args.routes, args.stacks, args.http_rounds, args.duration, args.connections)
     return 0
 
 

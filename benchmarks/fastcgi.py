@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-# The repo root instead of benchmarks/, whose modules (http.py) would shadow
-# the standard library's.
+# The repo root instead of benchmarks/, so that `tests` imports and no module
+# here can shadow the standard library.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from asyncweb.types import Receive, Scope, Send  # noqa: E402
