@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from ..importer import AppImportError, import_app
+from ..importer import load_app
 from .lifespan import LifespanFailure
 from .server import is_listening_socket, run
 
@@ -105,10 +105,8 @@ def main(argv: list[str]) -> int:
             print("asyncweb fastcgi: give --bind (stdin is not a listening socket)", file=sys.stderr)
             return 2
         bind = "fd:0"
-    try:
-        app = import_app(args.app, app_dir=args.app_dir)
-    except AppImportError as exc:
-        print(f"asyncweb fastcgi: {exc}", file=sys.stderr)
+    app = load_app("fastcgi", args.app, args.app_dir)
+    if app is None:
         return 2
     try:
         run(
