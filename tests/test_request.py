@@ -213,3 +213,30 @@ def test_scope_from_environ_survives_odd_ports() -> None:
         {"REMOTE_ADDR": "1.2.3.4", "REMOTE_PORT": "\xb2", "SERVER_NAME": "h", "SERVER_PORT": "x"}
     )
     assert scope["client"] == ("1.2.3.4", 0) and scope["server"] == ("h", 0)
+
+
+def test_parse_length() -> None:
+    from asyncweb.headers import parse_length
+
+    assert [parse_length(v) for v in ("12", " 7 ", None, "", "-1", "1e3", "\xb2", "١٢")] == [12, 7] + [None] * 6
+
+
+def test_a_non_ascii_digit_content_length_is_not_a_500() -> None:
+    import anyio
+
+    from asyncweb import App
+
+    async def handler(request: Request, response: Response, log: object) -> None:
+        response.set_body(await request.body())
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"hi", "more_body": False}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = make_scope(method="POST", headers=[(b"content-length", "\xb2".encode("latin-1"))])
+    anyio.run(App(handler), scope, receive, send)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"hi"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from .app import error_response
 from .environ import scope_from_environ
 from .errors import reason_phrase
-from .headers import check_name, check_value
+from .headers import check_name, check_value, parse_length
 from .oneshot import Exchange, serve_one
 from .types import ASGIApp, Message
 
@@ -67,9 +67,7 @@ def content_length(environ: Mapping[str, str]) -> int | None:
     """CONTENT_LENGTH as a number: 0 when unset or empty (no body), None when
     it is not a number."""
     value = environ.get("CONTENT_LENGTH", "").strip()
-    if not value:
-        return 0
-    return int(value) if value.isdigit() and value.isascii() else None
+    return parse_length(value) if value else 0
 
 
 def read_body(fd: int, length: int) -> Iterator[bytes]:

@@ -34,6 +34,16 @@ def check_value(value: str, what: str = "header value") -> str:
     return value
 
 
+def parse_length(value: str | None) -> int | None:
+    """A Content-Length value as a number; None when absent or not one.
+
+    isdigit() alone accepts digits such as '²', which int() refuses."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 class Headers(Mapping[str, str]):
     """Case-insensitive view of an ASGI request's headers.
 

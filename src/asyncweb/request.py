@@ -18,7 +18,7 @@ from .cookies import parse_cookies
 from .environ import environ_from_scope
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
 from .forms import FormData, form_type, read_form
-from .headers import Headers
+from .headers import Headers, parse_length
 from .multidict import MultiDict
 from .query import parse_query
 from .types import Message, Receive, Scope
@@ -28,6 +28,10 @@ from .useragent import browser_family
 
 Query = MultiDict[str | None]
 _SMALL = 64 * 1024  # a body this size or less is expected in one message
+
+
+def _is_small(declared: int | None) -> bool:
+    return declared is not None and declared <= _SMALL
 
 
 async def _no_body() -> Message:
@@ -192,14 +196,14 @@ class Request:
             raise RuntimeError("the request body was already consumed")
         self._stream_used = True
         limit = self._config.limits.max_body_size
-        declared = self.headers.get("content-length")
-        if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = parse_length(self.headers.get("content-length"))
+        if limit is not None and declared is not None and declared > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         timeout = self._config.limits.read_timeout
         watchdog = self._watchdog
         # A small body usually comes in one message: timing that first wait
         # would cost every form post a cancel scope (about 7 us).
-        timed = timeout is not None and watchdog is None and not self._small_body()
+        timed = timeout is not None and watchdog is None and not _is_small(declared)
         received = 0
         while True:
             if watchdog is not None and timeout is not None:
@@ -232,10 +236,6 @@ class Request:
                 self._body = b"".join([chunk async for chunk in self.stream()])
         return self._body
 
-    def _small_body(self) -> bool:
-        declared = self.headers.get("content-length")
-        return declared is not None and declared.isdigit() and int(declared) <= _SMALL
-
     @contextlib.contextmanager
     def _read_watchdog(self) -> Iterator[None]:
         """One cancel scope around a whole body read, for `Limits.read_timeout`.
@@ -247,7 +247,7 @@ class Request:
         nothing per chunk. A small body (one message) needs no watchdog.
         """
         timeout = self._config.limits.read_timeout
-        if timeout is None or self._small_body():
+        if timeout is None or _is_small(parse_length(self.headers.get("content-length"))):
             yield
             return
         with anyio.CancelScope(deadline=anyio.current_time() + 1.5 * timeout) as watchdog:

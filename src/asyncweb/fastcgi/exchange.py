@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from ..headers import parse_length
 from ..types import ASGIApp, Message, Scope
 from .protocol import Connection as Codec
 
@@ -100,7 +101,7 @@ class Exchange:
         self.request_id = request_id
         self.scope = scope
         self.head_only = scope["method"] == "HEAD"
-        self.expected = int(content_length) if content_length.isascii() and content_length.isdigit() else None
+        self.expected = parse_length(content_length)
         self._chunks: deque[bytes] = deque()
         self.buffered = 0
         self.received = 0
