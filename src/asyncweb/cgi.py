@@ -13,29 +13,16 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from .app import error_response
+from .cgihead import render_head
 from .environ import scope_from_environ
-from .errors import reason_phrase
-from .headers import check_name, check_value, parse_length
+from .headers import parse_length
 from .oneshot import Exchange, serve_one
 from .types import ASGIApp, Message
 
 CHUNK_SIZE = 64 * 1024
-
-
-def render_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """The CGI header block: `Status:`, the app's fields, a blank line.
-    Names and values are checked so that no header can forge another."""
-    if not 100 <= status <= 999:
-        raise ValueError(f"invalid HTTP status {status!r}")
-    lines = [f"Status: {status} {reason_phrase(status) or 'Unknown'}"]
-    for raw_name, raw_value in headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        lines.append(f"{check_name(name)}: {check_value(value)}")
-    lines += ["", ""]
-    return "\r\n".join(lines).encode("latin-1")
 
 
 class ResponseWriter:

@@ -1,16 +1,16 @@
-"""The CGI response head an exchange writes for the app's headers."""
+"""The CGI response head CGI and FastCGI write for the app's headers."""
 
 from __future__ import annotations
 
 import pytest
 
-from asyncweb.fastcgi.exchange import response_head
+from asyncweb.cgihead import render_head
 
 
 def test_status_line_fields_and_blank_line() -> None:
-    head = response_head(201, [(b"content-type", b"text/plain"), (b"x-a", b"1: 2")])
+    head = render_head(201, [(b"content-type", b"text/plain"), (b"x-a", b"1: 2")])
     assert head == b"Status: 201 Created\r\ncontent-type: text/plain\r\nx-a: 1: 2\r\n\r\n"
-    assert response_head(299, []) == b"Status: 299 Unknown\r\n\r\n"
+    assert render_head(299, []) == b"Status: 299 Unknown\r\n\r\n"
 
 
 @pytest.mark.parametrize(
@@ -22,14 +22,18 @@ def test_status_line_fields_and_blank_line() -> None:
         (b"x\r\ny", b"v"),
         (b"x\n", b"v"),
         (b"x:y", b"v"),
+        (b"x", b"a\x00b"),
+        (b"x", b"a\x7fb"),
+        (b"bad name", b"v"),
+        (b"", b"v"),
     ],
 )
 def test_forged_lines_are_refused(header: tuple[bytes, bytes]) -> None:
     with pytest.raises(ValueError):
-        response_head(200, [(b"ok", b"fine"), header])
+        render_head(200, [(b"ok", b"fine"), header])
 
 
 @pytest.mark.parametrize("status", [99, 1000, "200"])
 def test_bad_status(status: object) -> None:
     with pytest.raises(ValueError):
-        response_head(status, [])  # type: ignore[arg-type]
+        render_head(status, [])  # type: ignore[arg-type]

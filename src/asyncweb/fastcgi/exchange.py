@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
+from ..cgihead import render_head
 from ..headers import parse_length
 from ..types import ASGIApp, Message, Scope
 from .protocol import Connection as Codec
@@ -47,32 +47,7 @@ class Link(Protocol):
         """The app returned: forget the request and free its slot."""
 
 
-_STATUS_LINES = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
-
-
-def response_head(status: int, headers: Any) -> bytes:
-    """The CGI response header block: Status, the app's fields, blank line."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not isinstance(status, int) or not 100 <= status <= 999:
-            raise ValueError(f"invalid status {status!r}")
-        line = b"Status: %d Unknown\r\n" % status
-    parts = [line]
-    for name, value in headers:
-        if b":" in name:
-            raise ValueError(f"invalid response header name {name!r}")
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    head = b"".join(parts)
-    # CR or LF in a name or value would let the app (or its user input)
-    # forge header lines: each line may bring exactly one of each.
-    lines = len(parts) // 4 + 2
-    if head.count(b"\n") != lines or head.count(b"\r") != lines:
-        raise ValueError(f"CR or LF in a response header: {head!r}")
-    return head
-
-
-_ERROR_HEAD = response_head(500, [(b"content-type", b"text/plain; charset=utf-8")])
+_ERROR_HEAD = render_head(500, [(b"content-type", b"text/plain; charset=utf-8")])
 
 
 class Exchange:
@@ -187,7 +162,7 @@ class Exchange:
         elif kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("http.response.start sent twice")
-            self.head = response_head(message["status"], message.get("headers", ()))
+            self.head = render_head(message["status"], message.get("headers", ()))
 
     async def _write(self, data: bytes, more: bool, app_status: int = 0) -> None:
         if more:
