@@ -70,22 +70,24 @@ def environ_from_scope(scope: Scope) -> dict[str, str]:
 
 # What `quote` leaves alone in a raw path (its always-safe set plus `safe`).
 _PATH_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/:@!$&'()*+,;=~"
-# Header name (or _NOT_A_HEADER) for each variable name met so far. A
+# Header name (or NOT_A_HEADER) for each variable name met so far. A
 # FastCGI server builds a scope per request from the same few dozen names,
 # and converting them each time showed in its profile. Bounded, so that
 # made-up names cannot grow it.
-_HEADER_NAMES: dict[str, bytes] = {}
+HEADER_NAMES: dict[str, bytes] = {}
 _HEADER_NAMES_MAX = 512
-_NOT_A_HEADER = b"(not a header)"  # told apart by identity
+NOT_A_HEADER = b"(not a header)"  # told apart by identity
 
 
-def _header_name(key: str) -> bytes:
+def header_name(key: str) -> bytes:
+    """The ASGI header name for a CGI variable (`HTTP_X_ONE` gives `x-one`),
+    or NOT_A_HEADER; callers look in HEADER_NAMES first."""
     if key.startswith("HTTP_") and key not in _NOT_FORWARDED:
         name = key[5:].lower().replace("_", "-").encode("latin-1")
     else:
-        name = _NOT_A_HEADER
-    if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
-        _HEADER_NAMES[key] = name
+        name = NOT_A_HEADER
+    if len(HEADER_NAMES) < _HEADER_NAMES_MAX:
+        HEADER_NAMES[key] = name
     return name
 
 
@@ -94,24 +96,29 @@ def _utf8(text: str) -> str:
     return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
 
 
-def scope_from_environ(environ: Mapping[str, str]) -> Scope:
-    """An ASGI HTTP scope for the request a CGI or FastCGI host describes."""
+def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
+    """An ASGI HTTP scope for the request a CGI or FastCGI host describes.
+
+    `headers`, when given, are the `HTTP_*` variables already converted (the
+    FastCGI codec does it as it parses) and become the scope's list."""
     get = environ.get
+    if headers is None:
+        headers = []
+        header_names = HEADER_NAMES
+        for key, text in environ.items():
+            name = header_names.get(key)
+            if name is None:
+                name = header_name(key)
+            if name is not NOT_A_HEADER:
+                headers.append((name, text.encode("latin-1")))
+    # The body's headers first, as CGI lists them apart.
+    if value := get("CONTENT_LENGTH"):
+        headers.insert(0, (b"content-length", value.encode("latin-1")))
+    if value := get("CONTENT_TYPE"):
+        headers.insert(0, (b"content-type", value.encode("latin-1")))
     script = get("SCRIPT_NAME", "").rstrip("/")
     path = script + get("PATH_INFO", "")
     path_bytes = path.encode("latin-1")
-    headers: list[tuple[bytes, bytes]] = []
-    if value := get("CONTENT_TYPE"):
-        headers.append((b"content-type", value.encode("latin-1")))
-    if value := get("CONTENT_LENGTH"):
-        headers.append((b"content-length", value.encode("latin-1")))
-    header_names = _HEADER_NAMES
-    for key, value in environ.items():
-        name = header_names.get(key)
-        if name is None:
-            name = _header_name(key)
-        if name is not _NOT_A_HEADER:
-            headers.append((name, value.encode("latin-1")))
     https = get("HTTPS", "").lower() in _TRUE or get("REQUEST_SCHEME") == "https"
     protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
     # Most paths need no escaping: skip quote() for them.

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from asyncweb import environ
 from asyncweb.environ import scope_from_environ
+from asyncweb.fastcgi.protocol import Connection, RequestStarted
+
+from . import wire
 
 
 def test_paths_that_need_escaping_or_decoding() -> None:
@@ -28,5 +34,19 @@ def test_header_names_are_remembered_within_a_bound() -> None:
         assert scope_from_environ(env)["headers"] == [(b"x-one", b"1"), (b"", b"empty name")]
     for i in range(2 * environ._HEADER_NAMES_MAX):
         scope_from_environ({f"HTTP_MADE_UP_{i}": "v"})
-    assert len(environ._HEADER_NAMES) <= environ._HEADER_NAMES_MAX
+    assert len(environ.HEADER_NAMES) <= environ._HEADER_NAMES_MAX
     assert scope_from_environ({"HTTP_LATE_COMER": "v"})["headers"] == [(b"late-comer", b"v")]
+
+
+latin1 = st.text(st.characters(max_codepoint=255), max_size=40)
+names = st.sampled_from(["HTTP_HOST", "HTTP_COOKIE", "HTTP_CONTENT_TYPE", "HTTPS", "HTTP_", "H", "CONTENT_TYPE"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(names | latin1, latin1), max_size=10))
+def test_the_codecs_headers_are_the_ones_scope_from_environ_finds(pairs: list[tuple[str, str]]) -> None:
+    """The HTTP_* pairs the codec picks out as it parses give the scope the
+    general path builds from the params alone."""
+    started = Connection().receive_data(wire.request(1, pairs))[0]
+    assert isinstance(started, RequestStarted)
+    assert scope_from_environ(started.params, started.headers) == scope_from_environ(started.params)

@@ -52,7 +52,7 @@ def make_scope(server: Server, event: RequestStarted, peer: Callable[[], str]) -
     """The ASGI scope for a request, or None (logged) for params that break
     CGI's rules."""
     try:
-        scope = scope_from_environ(event.params)
+        scope = scope_from_environ(event.params, event.headers)
     except ValueError as exc:
         log.warning("bad FastCGI params from %s: %s", peer(), exc)
         return None

@@ -12,10 +12,10 @@ to read, write and schedule. Anything that breaks the protocol raises
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
-from ..environ import join_header_values
+from ..environ import HEADER_NAMES, NOT_A_HEADER, header_name, join_header_values
 
 VERSION = 1
 HEADER = struct.Struct(">BBHHBx")
@@ -65,11 +65,14 @@ class ProtocolError(Exception):
 
 @dataclass(slots=True)
 class RequestStarted:
-    """PARAMS are complete: the application can be called."""
+    """PARAMS are complete: the application can be called. `headers` are
+    the HTTP_* params as ASGI header pairs, in order (None when a name
+    repeats, and the joined values are only in `params`)."""
 
     request_id: int
     params: dict[str, str]
     keep_conn: bool
+    headers: list[tuple[bytes, bytes]] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -132,6 +135,13 @@ def pack_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
 def unpack_params(data: bytes) -> dict[str, str]:
     """Name-value pairs decoded as latin-1, repeated names joined (nginx 1.22
     sends one HTTP_COOKIE pair per Cookie line)."""
+    return unpack_request_params(data)[0]
+
+
+def unpack_request_params(data: bytes) -> tuple[dict[str, str], list[tuple[bytes, bytes]] | None]:
+    """`unpack_params`, and the HTTP_* pairs as ASGI headers (None when a
+    name repeats), in the same pass: the scope needs them, and a second
+    loop over the params cost more than picking them out here."""
     # One decode for the whole block: latin-1 maps byte offsets to the same
     # string offsets, and slicing is cheaper than decoding each pair. The
     # loop is the per-request hot spot (about 15 pairs from nginx), so the
@@ -139,6 +149,8 @@ def unpack_params(data: bytes) -> dict[str, str]:
     # repeated names are looked for only when the dict came out short.
     text = data.decode("latin-1")
     params: dict[str, str] = {}
+    headers: list[tuple[bytes, bytes]] = []
+    names = HEADER_NAMES
     pos, end, count = 0, len(data), 0
     try:
         while pos < end:
@@ -148,16 +160,26 @@ def unpack_params(data: bytes) -> dict[str, str]:
             else:
                 pos += 2
             name_end = pos + name_len
-            params[text[pos:name_end]] = text[name_end : name_end + value_len]
-            pos = name_end + value_len
+            value_end = name_end + value_len
+            key = text[pos:name_end]
+            params[key] = text[name_end:value_end]
+            # Only names starting with "H" can be headers: an int compare
+            # spares the lookup for the rest.
+            if name_len > 4 and data[pos] == 72:
+                name = names.get(key)
+                if name is None:
+                    name = header_name(key)
+                if name is not NOT_A_HEADER:
+                    headers.append((name, data[name_end:value_end]))
+            pos = value_end
             count += 1
     except IndexError:
         raise ProtocolError("truncated name-value pair") from None
     if pos != end:
         raise ProtocolError("truncated name-value pair")
     if count != len(params):
-        return _join_repeated(text, data)
-    return params
+        return _join_repeated(text, data), None
+    return params, headers
 
 
 def _long_lengths(data: bytes, pos: int) -> tuple[int, int, int]:
@@ -306,7 +328,8 @@ class Connection:
                     request.stage = _IN_BODY
                     chunks, request.params = request.params, []
                     block = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    events.append(RequestStarted(rid, unpack_params(block), request.keep_conn))
+                    params, headers = unpack_request_params(block)
+                    events.append(RequestStarted(rid, params, request.keep_conn, headers))
             else:
                 self._record(rtype, rid, data[start:end], events)
         if pos < size:
