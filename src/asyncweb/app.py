@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-
-import anyio
-import anyio.lowlevel
 
 from .config import Config
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
 from .response import Response
-from .types import Message, Receive, Scope, Send
+from .types import Message, Receive, Scope, Send, has_event_loop
 from .uploads import TargetFunction
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
+
+NO_LOOP_HINT = (
+    " (served with no event loop, as `asyncweb.run` does for CGI when nothing imported asyncio:"
+    " a handler that needs one, e.g. for httpx.AsyncClient, wants `asyncweb.run(app, event_loop=True)`)"
+)
 
 
 class App:
@@ -52,9 +53,7 @@ class App:
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
     ) -> None:
-        if not inspect.iscoroutinefunction(handler) and not inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__ is fine too
-        ):
+        if not _is_async(handler):
             raise TypeError(
                 f"the handler must be an async function (async def handler(request, response, log)), not {handler!r}"
             )
@@ -115,7 +114,8 @@ class App:
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
             return None
         except Exception:
-            self.log.exception("error in handler for %s %s", scope["method"], scope["path"])
+            hint = "" if has_event_loop(scope) else NO_LOOP_HINT
+            self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
             return error_response(500)
         return response
 
@@ -130,7 +130,13 @@ class App:
         head = scope["method"] == "HEAD"
         try:
             # A bytes body is sent in one message: only a stream needs watching.
-            if not isinstance(response.body, bytes) and not head and receiver is not None and receiver.body_complete:
+            if (
+                not isinstance(response.body, bytes)
+                and not head
+                and receiver is not None
+                and receiver.body_complete
+                and has_event_loop(scope)
+            ):
                 await self._stream_until_disconnect(response, send, receiver)
             else:
                 await response.send_body(send, head)
@@ -143,6 +149,8 @@ class App:
         """Stream the body until it ends or the client goes away. Servers
         such as uvicorn drop what is sent after a disconnect without a word,
         so an endless (or merely long) stream would run on for nobody."""
+        import anyio.lowlevel  # here: the CGI runner serves without anyio
+
         body = response.body
         unyielded = 0
 
@@ -195,6 +203,19 @@ class App:
             await send({"type": f"lifespan.{phase}.complete"})
             if phase == "shutdown":
                 return
+
+
+def _is_async(handler: object) -> bool:
+    """Whether `handler` is an async function, or an object with an async
+    `__call__`. Plain functions are told by their code flags, without
+    importing inspect: 5 ms of every CGI request's start-up."""
+    code = getattr(handler, "__code__", None)
+    if code is not None and code.co_flags & 0x80:  # inspect.CO_COROUTINE
+        return True
+    import inspect
+
+    call = getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__ is fine too
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
 
 
 def error_response(

@@ -3,12 +3,12 @@
 `serve(app)` takes the request from `os.environb` and binary stdin and
 writes a CGI response to stdout; `asyncweb cgi MODULE:APP` does the same from
 the command line. A CGI host starts a process for every request, so this
-module imports only what that request needs: no uvicorn, httpx or anyio.
+module imports only what that request needs: no uvicorn, httpx or anyio,
+and for an asyncweb App not even asyncio (`oneshot.serve_blocking`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -19,7 +19,7 @@ from .app import error_response
 from .cgihead import render_head
 from .environ import scope_from_environ
 from .headers import parse_length
-from .oneshot import Exchange, serve_one
+from .oneshot import Exchange, needs_event_loop, run_blocking, serve_blocking, serve_one
 from .types import ASGIApp, Message
 
 CHUNK_SIZE = 64 * 1024
@@ -104,11 +104,20 @@ def environ_from_os() -> dict[str, str]:
     return {key.decode("latin-1"): value.decode("latin-1") for key, value in os.environb.items()}
 
 
-def serve(app: ASGIApp, environ: Mapping[str, str] | None = None, stdin: int = 0, stdout: int = 1) -> int:
+def serve(
+    app: ASGIApp,
+    environ: Mapping[str, str] | None = None,
+    stdin: int = 0,
+    stdout: int = 1,
+    event_loop: bool | None = None,
+) -> int:
     """Serve one CGI request; returns 0 when a whole response was written.
 
-    While the app runs, `sys.stdout` points to stderr: a stray `print()`
-    ends up in the server's error log instead of inside the response.
+    An asyncweb App runs with no event loop unless the process imported an
+    async library (`oneshot.needs_event_loop`); `event_loop=True` forces
+    asyncio, for a handler that imports one only when it runs. While the
+    app runs, `sys.stdout` points to stderr: a stray `print()` ends up in
+    the server's error log instead of inside the response.
     """
     # stderr is the CGI host's error log; an app's own configuration wins.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
@@ -125,10 +134,15 @@ def serve(app: ASGIApp, environ: Mapping[str, str] | None = None, stdin: int = 0
     with contextlib.redirect_stdout(sys.stderr):
         if length is None:
             exchange = Exchange(iter(()), 0, sink)
-            asyncio.run(error_response(400, "invalid CONTENT_LENGTH")(scope, exchange.receive, exchange.send))
+            run_blocking(error_response(400, "invalid CONTENT_LENGTH")(scope, exchange.receive, exchange.send))
         else:
             exchange = Exchange(read_body(stdin, length), length, sink)
-            asyncio.run(serve_one(app, scope, exchange))
+            if event_loop or (event_loop is None and needs_event_loop(app)):
+                import asyncio
+
+                asyncio.run(serve_one(app, scope, exchange))
+            else:
+                serve_blocking(app, scope, exchange)
     return 0 if exchange.complete else 1
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_CONFIG, Config
 from .cookies import parse_cookies
@@ -21,10 +19,13 @@ from .forms import FormData, form_type, read_form
 from .headers import Headers, parse_length
 from .multidict import MultiDict
 from .query import parse_query
-from .types import Message, Receive, Scope
+from .types import Message, Receive, Scope, has_event_loop
 from .uploads import UploadFile
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
+
+if TYPE_CHECKING:
+    import anyio
 
 Query = MultiDict[str | None]
 _SMALL = 64 * 1024  # a body this size or less is expected in one message
@@ -199,11 +200,13 @@ class Request:
         declared = parse_length(self.headers.get("content-length"))
         if limit is not None and declared is not None and declared > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        timeout = self._config.limits.read_timeout
+        timeout = self._read_timeout()
         watchdog = self._watchdog
         # A small body usually comes in one message: timing that first wait
         # would cost every form post a cancel scope (about 7 us).
         timed = timeout is not None and watchdog is None and not _is_small(declared)
+        if timeout is not None:
+            import anyio  # here: the CGI runner reads with no timeout and without anyio
         received = 0
         while True:
             if watchdog is not None and timeout is not None:
@@ -246,10 +249,12 @@ class Request:
         client is cut off after 1 to 1.5 timeouts of silence, for almost
         nothing per chunk. A small body (one message) needs no watchdog.
         """
-        timeout = self._config.limits.read_timeout
+        timeout = self._read_timeout()
         if timeout is None or _is_small(parse_length(self.headers.get("content-length"))):
             yield
             return
+        import anyio
+
         with anyio.CancelScope(deadline=anyio.current_time() + 1.5 * timeout) as watchdog:
             self._watchdog = watchdog
             try:
@@ -258,6 +263,11 @@ class Request:
                 self._watchdog = None
         if watchdog.cancelled_caught:
             raise HTTPError(408, f"no body data for {timeout:g} seconds")
+
+    def _read_timeout(self) -> float | None:
+        """`Limits.read_timeout`; None with no event loop (CGI), where reads
+        block and the host times them out."""
+        return self._config.limits.read_timeout if has_event_loop(self.scope) else None
 
     # -- CGI view and URLs --------------------------------------------------
     @property

@@ -15,10 +15,12 @@ from typing import NoReturn
 from .types import ASGIApp
 
 
-def run(app: ASGIApp) -> NoReturn:
+def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
     """Serve `app` (any ASGI application) and exit.
 
-    - GATEWAY_INTERFACE set: one CGI request, from the environment and stdin.
+    - GATEWAY_INTERFACE set: one CGI request, from the environment and stdin;
+      an asyncweb App runs with no event loop unless the process imported
+      an async library, or `event_loop=True` (`cgi.serve`).
     - fd 0 a listening socket: FastCGI, as lighttpd or spawn-fcgi start it.
     - otherwise the debugging mode of `asyncweb call` with the script's
       arguments: `script.py [METHOD] [PATH] [name=value]... [Header:value]...`,
@@ -27,7 +29,7 @@ def run(app: ASGIApp) -> NoReturn:
     if os.environ.get("GATEWAY_INTERFACE"):
         from .cgi import serve
 
-        raise SystemExit(serve(app))
+        raise SystemExit(serve(app, event_loop=event_loop))
     from .fastcgi import is_listening_socket
 
     if is_listening_socket(0):

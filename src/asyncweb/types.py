@@ -8,3 +8,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The scope extension of asyncweb's loop-free runner (`oneshot`, for CGI):
+# receive() and send() block and no event loop runs, so an app must neither
+# start timers nor tasks. The host times reads out; nobody can disconnect.
+NO_EVENT_LOOP = "asyncweb.no_event_loop"
+
+
+def has_event_loop(scope: Scope) -> bool:
+    return NO_EVENT_LOOP not in (scope.get("extensions") or ())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from starlette.routing import Route
 
 from asyncweb import App, Request, Response
 from asyncweb.cgi import ResponseWriter, content_length, serve
+from asyncweb.formencode import MultipartBody
 from asyncweb.types import Message, Receive, Scope, Send
 from examples.cgi_app import main as cgi_app
 from tests.support import ROOT
@@ -63,18 +68,23 @@ def test_content_length(value: str, expected: int | None) -> None:
     assert content_length({"CONTENT_LENGTH": value}) == expected
 
 
-def run_cgi(app: Any, environ: dict[str, str], body: bytes = b"", close_stdin: bool = True) -> tuple[int, bytes, int]:
+def run_cgi(
+    app: Any, environ: dict[str, str], body: bytes = b"", close_stdin: bool = True, event_loop: bool | None = None
+) -> tuple[int, bytes, int]:
     """`serve` with pipes for stdin and stdout; returns (exit code, output,
-    bytes left unread on stdin)."""
+    bytes left unread on stdin). In this process asyncio is imported, so
+    `event_loop=None` means asyncio: `False` runs an App as a CGI script
+    that imports no async library would."""
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
+    # A thread feeds stdin: a body larger than the pipe's buffer would block.
+    feeder = threading.Thread(target=feed, args=(stdin_w, body, close_stdin))
     try:
-        os.write(stdin_w, body)
-        if close_stdin:
-            os.close(stdin_w)
-        code = serve(app, {**ENVIRON, **environ}, stdin=stdin_r, stdout=stdout_w)
+        feeder.start()
+        code = serve(app, {**ENVIRON, **environ}, stdin=stdin_r, stdout=stdout_w, event_loop=event_loop)
         os.close(stdout_w)
         output = b"".join(iter(lambda: os.read(stdout_r, 65536), b""))
+        feeder.join()
         if not close_stdin:
             os.close(stdin_w)
         left = len(b"".join(iter(lambda: os.read(stdin_r, 65536), b"")))
@@ -82,6 +92,12 @@ def run_cgi(app: Any, environ: dict[str, str], body: bytes = b"", close_stdin: b
     finally:
         for fd in (stdin_r, stdout_r):
             os.close(fd)
+
+
+def feed(fd: int, body: bytes, close: bool) -> None:
+    os.write(fd, body)
+    if close:
+        os.close(fd)
 
 
 def split(output: bytes) -> tuple[list[str], bytes]:
@@ -206,7 +222,8 @@ def test_stdout_is_closed_as_soon_as_the_response_is_complete() -> None:
     assert seen_after_response == [b"Status: 200 OK\r\n\r\ndone", b""]  # b"": EOF
 
 
-def test_an_asyncweb_streamed_body_goes_out_whole() -> None:
+@pytest.mark.parametrize("event_loop", [True, False])
+def test_an_asyncweb_streamed_body_goes_out_whole(event_loop: bool) -> None:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         async def lines() -> AsyncIterator[bytes]:
             for number in range(3):
@@ -216,9 +233,70 @@ def test_an_asyncweb_streamed_body_goes_out_whole() -> None:
         response.set_body(lines())
 
     environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "4"}
-    code, output, _ = run_cgi(App(handler), environ, b"body")
+    code, output, _ = run_cgi(App(handler), environ, b"body", event_loop=event_loop)
     assert code == 0
     assert split(output)[1] == b"line 0\nline 1\nline 2\n"
+
+
+def test_with_no_event_loop_the_lifespan_hooks_run_around_the_request() -> None:
+    events: list[str] = []
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        with pytest.raises(RuntimeError):
+            asyncio.get_running_loop()  # truly no loop
+        events.append(f"{request.method} {request.get_field('a')}")
+
+    async def startup() -> None:
+        events.append("startup")
+
+    async def shutdown() -> None:
+        events.append("shutdown")
+
+    app = App(handler, on_startup=startup, on_shutdown=shutdown)
+    code, output, _ = run_cgi(app, {"REQUEST_METHOD": "GET", "QUERY_STRING": "a=1"}, event_loop=False)
+    assert (code, split(output)[0][0]) == (0, "Status: 200 OK")
+    assert events == ["startup", "GET 1", "shutdown"]
+
+
+def test_with_no_event_loop_a_multipart_upload_is_spooled_and_read(tmp_path: Path) -> None:
+    # Larger than the spool budget, so the file goes to disk, and than a
+    # small body: the read timeout, which needs a loop, is the host's job.
+    data = os.urandom(300_000)
+    (tmp_path / "a.bin").write_bytes(data)
+    form = MultipartBody([("note", "hi")], [("file", str(tmp_path / "a.bin"))])
+    body, content_type = b"".join(form.chunks()), form.content_type
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        upload = request.get_uploaded_file("file")
+        assert upload is not None and not upload.in_memory
+        response.set_body(f"{request.get_field('note')} {upload.filename} {hashlib.sha256(upload.read()).hexdigest()}")
+
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body))}
+    app = App(handler, upload_dir=str(uploads), spool_size=1000)
+    code, output, _ = run_cgi(app, environ, body, event_loop=False)
+    assert (code, split(output)[1].decode()) == (0, f"hi a.bin {hashlib.sha256(data).hexdigest()}")
+    assert list(uploads.iterdir()) == []
+
+
+def test_with_no_event_loop_awaiting_a_loop_is_a_500_that_says_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        await asyncio.sleep(0)  # a bare checkpoint needs no loop
+        await asyncio.sleep(0.01)
+
+    code, output, _ = run_cgi(App(handler), {"REQUEST_METHOD": "GET"}, event_loop=False)
+    assert (code, split(output)[0][0]) == (0, "Status: 500 Internal Server Error")
+    assert "asyncweb.run(app, event_loop=True)" in caplog.text
+
+
+def test_event_loop_true_serves_the_same_handler() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        await asyncio.sleep(0.01)
+        response.set_body("slept")
+
+    code, output, _ = run_cgi(App(handler), {"REQUEST_METHOD": "GET"}, event_loop=True)
+    assert (code, split(output)[1]) == (0, b"slept")
 
 
 def test_stray_prints_go_to_stderr_not_into_the_response(capfd: pytest.CaptureFixture[str]) -> None:
@@ -316,9 +394,11 @@ def test_the_cgi_path_imports_only_what_the_request_needs() -> None:
     assert result.stdout.startswith(b"Status: 200 OK\r\n"), result.stderr
     modules = json.loads(result.stderr.decode().rpartition("MODULES ")[2])
     everything, core = set(modules["all"]), set(modules["core"])
-    assert not everything & {"uvicorn", "httpx"}
+    # An App in a script that imports no async library runs with no event
+    # loop: asyncio's import is half a CGI process's start-up.
+    assert not everything & {"uvicorn", "httpx", "asyncio", "anyio"}
     # What `import asyncweb` loads is the core's business (see the
-    # benchmark); the CGI layer adds no anyio, argparse or other mode.
+    # benchmark); the CGI layer adds no argparse or other mode.
     added = everything - core
     assert "asyncweb.cgi" in added
     assert not added & {"anyio", "argparse", "asyncweb.debug", "asyncweb.fastcgi", "asyncweb.importer"}
