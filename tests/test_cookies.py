@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -41,6 +41,18 @@ def test_set_cookie_with_every_attribute() -> None:
         "sid=abc; Domain=example.com; Path=/app; Max-Age=3600; Expires=Wed, 02 Jan 2030 03:04:05 GMT; "
         "Secure; HttpOnly; SameSite=None; Partitioned; Comment=hi"
     )
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        datetime(2030, 1, 2, 3, 4, 5),  # naive means UTC
+        datetime(2030, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2030, 1, 1, 22, 4, 5, tzinfo=timezone(timedelta(hours=-5))),  # the day before, there
+    ],
+)
+def test_expires_is_written_in_gmt(expires: datetime) -> None:
+    assert format_set_cookie("a", "1", expires=expires) == "a=1; Path=/; Expires=Wed, 02 Jan 2030 03:04:05 GMT"
 
 
 def test_expires_in_seconds_from_now() -> None:

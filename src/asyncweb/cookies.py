@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .headers import check_value
+
+if TYPE_CHECKING:  # datetime is imported only by who sets such a cookie: a CGI start-up spares it
+    from datetime import datetime, timedelta
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Anything that would end the cookie or the header line early: a control,
@@ -49,13 +52,11 @@ def _check(value: str, what: str) -> str:
 
 
 def _http_date(expires: datetime | float) -> str:
-    if isinstance(expires, datetime):
-        moment = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires.astimezone(UTC)
-    else:
-        moment = datetime.fromtimestamp(time.time() + expires, UTC)
+    # utctimetuple() takes a naive datetime as UTC, as it is.
+    moment = time.gmtime(time.time() + expires) if isinstance(expires, int | float) else expires.utctimetuple()
     return (
-        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+        f"{_DAYS[moment.tm_wday]}, {moment.tm_mday:02d} {_MONTHS[moment.tm_mon - 1]} {moment.tm_year:04d} "
+        f"{moment.tm_hour:02d}:{moment.tm_min:02d}:{moment.tm_sec:02d} GMT"
     )
 
 
@@ -88,7 +89,7 @@ def format_set_cookie(
     if path is not None:
         parts.append("Path=/" if path == "/" else f"Path={_check(path, 'cookie path')}")  # the default needs no check
     if max_age is not None:
-        seconds = int(max_age.total_seconds()) if isinstance(max_age, timedelta) else int(max_age)
+        seconds = int(max_age) if isinstance(max_age, int | float) else int(max_age.total_seconds())
         parts.append(f"Max-Age={seconds}")
     if expires is not None:
         parts.append(f"Expires={_http_date(expires)}")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .cookies import format_set_cookie
 from .errors import reason_phrase
 from .headers import MutableHeaders, RawHeaders, check_value
 from .types import Receive, Scope, Send
 
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
 Body = bytes | bytearray | memoryview | str | AsyncIterable[bytes]
 _TEXT_DEFAULT = "text/plain; charset=utf-8"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REDIRECTS = frozenset({300, 301, 302, 303, 305, 307, 308})
 
 
@@ -106,7 +108,9 @@ class Response:
 
     def expire_cookie(self, name: str, path: str | None = "/", domain: str | None = None) -> None:
         """Tell the browser to drop a cookie (it must match its path and domain)."""
-        self.set_cookie(name, "", path=path, domain=domain, max_age=0, expires=_EPOCH)
+        from datetime import UTC, datetime
+
+        self.set_cookie(name, "", path=path, domain=domain, max_age=0, expires=datetime(1970, 1, 1, tzinfo=UTC))
 
     @property
     def cookies(self) -> list[str]:
