@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from .environ import join_header_values
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 5.6.2: a header name, and a cookie name too (RFC 6265 4.1.1).
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 5.5: field values are visible characters, SP and HTAB.
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -16,7 +17,7 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
     return name
 
