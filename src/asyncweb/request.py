@@ -7,6 +7,7 @@ Nothing is parsed until the handler asks for it: the query on first use of
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -207,10 +208,15 @@ class Request:
         timed = timeout is not None and watchdog is None and not _is_small(declared)
         if timeout is not None:
             import anyio  # here: the CGI runner reads with no timeout and without anyio
+        if watchdog is not None:
+            # The backend's clock is monotonic time plus a fixed offset (none
+            # on asyncio): per message, time.monotonic() costs 0.05 us and
+            # anyio.current_time() 0.7 us.
+            offset = anyio.current_time() - time.monotonic()
         received = 0
         while True:
             if watchdog is not None and timeout is not None:
-                now = anyio.current_time()
+                now = time.monotonic() + offset
                 if watchdog.deadline - now < timeout:
                     watchdog.deadline = now + 1.5 * timeout
                 message = await self._receive()
