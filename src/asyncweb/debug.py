@@ -1,6 +1,6 @@
 """PEP 222's debugging mode: call an app in process, from the command line.
 
-    asyncweb call MODULE:APP [METHOD] [PATH] [name=value]... [name=@file]... [Header:value]...
+    asyncweb call MODULE:APP [METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]
 
 The request is built as a CGI host would describe it, the app runs in this
 process (no server), and the response is printed as HTTP/1.1 text; the exit
@@ -9,23 +9,26 @@ HEAD and in an urlencoded body for other methods; any `name=@file` makes
 the body multipart/form-data (and the method POST, unless one is given).
 With no field on the command line and a stdin that is not a terminal,
 fields come from stdin, one `name=value` (or `name=@file`, or a bare
-`name`) per line: the PEP's syntax.
+`name`) per line: the PEP's syntax. A bare `@file` sends that file as the
+raw body (`@-`: stdin), e.g. JSON, typed by a `Content-Type:` item or else
+by the file's extension.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
-from .formencode import MultipartBody
+from .formencode import MultipartBody, file_chunks
 from .headers import check_name, check_value
 from .importer import load_app
 from .oneshot import Exchange, serve_one
@@ -33,7 +36,7 @@ from .query import build_query
 from .response import Response
 from .types import ASGIApp, Message
 
-USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]..."
+USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]"
 _METHOD = re.compile(r"[A-Z]+")
 _URL = re.compile(r"https?://", re.IGNORECASE)
 _QUERY_METHODS = frozenset({"GET", "HEAD"})
@@ -52,13 +55,18 @@ class Call:
     fields: list[tuple[str, str | None]] = field(default_factory=list)
     files: list[tuple[str, str]] = field(default_factory=list)  # (field name, path)
     headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str | None = None  # a raw body's path, "-" for stdin
 
     def add(self, item: str, from_stdin: bool = False) -> None:
-        """Add `name=value`, `name=@file` (`name=@@x` is the value `@x`) or
-        `Header:value`. On stdin every line is a field, and a line without
-        `=` is a bare name (the `?name` of a query)."""
+        """Add `name=value`, `name=@file` (`name=@@x` is the value `@x`),
+        `Header:value` or a raw body's `@file`. On stdin every line is a
+        field, and a line without `=` is a bare name (the `?name` of a query)."""
         equals, colon = item.find("="), item.find(":")
-        if not from_stdin and colon > 0 and (equals < 0 or colon < equals):
+        if not from_stdin and item.startswith("@"):
+            if self.body is not None:
+                raise UsageError("a request has one raw body: give one @file")
+            self.body = item[1:]
+        elif not from_stdin and colon > 0 and (equals < 0 or colon < equals):
             name, value = item[:colon].strip(), item[colon + 1 :].strip()
             try:
                 self.headers.append((check_name(name), check_value(value.encode().decode("latin-1"))))
@@ -106,11 +114,17 @@ class Request:
     length: int
 
 
-def build_request(call: Call) -> Request:
-    method = call.method or ("POST" if call.files else "GET")
-    if call.files and method in _QUERY_METHODS:
-        raise UsageError(f"file uploads need a request body, which {method} has not: use POST")
-    for _, path in call.files:
+def build_request(call: Call, stdin: BinaryIO | None = None) -> Request:
+    """The request `call` describes; `stdin` is read for a raw body `@-`."""
+    method = call.method or ("POST" if call.files or call.body is not None else "GET")
+    if (call.files or call.body is not None) and method in _QUERY_METHODS:
+        raise UsageError(f"a file upload or raw body needs a request body, which {method} has not: use POST")
+    if call.body is not None and (call.fields or call.files):
+        raise UsageError("a raw body (@file) and fields cannot go together: put the fields in the path's query")
+    paths = [path for _, path in call.files]
+    if call.body is not None and call.body != "-":
+        paths.append(call.body)
+    for path in paths:
         if not os.path.isfile(path):
             raise UsageError(f"cannot upload {path!r}: no such file")
     url = urlsplit(call.target)
@@ -120,7 +134,13 @@ def build_request(call: Call) -> Request:
     body: Iterator[bytes] = iter(())
     length = 0
     content_type = None
-    if call.files:
+    if call.body == "-":
+        data = stdin.read() if stdin is not None else b""
+        body, length, content_type = iter((data,)), len(data), "application/octet-stream"
+    elif call.body is not None:
+        body, length = file_chunks(call.body), os.path.getsize(call.body)
+        content_type = mimetypes.guess_type(call.body)[0] or "application/octet-stream"
+    elif call.files:
         multipart = MultipartBody(call.fields, call.files)
         body, length, content_type = multipart.chunks(), multipart.length, multipart.content_type
     elif method in _QUERY_METHODS:
@@ -201,9 +221,9 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
         handler_log.setLevel(logging.INFO)
     try:
         parsed = parse_call(args)
-        if not parsed.fields and not parsed.files and not stdin.isatty():
+        if not parsed.fields and not parsed.files and parsed.body is None and not stdin.isatty():
             read_fields(parsed, stdin)
-        request = build_request(parsed)
+        request = build_request(parsed, getattr(stdin, "buffer", None))
     except UsageError as exc:
         print(f"error: {exc}\nusage: {USAGE}", file=sys.stderr)
         return 2
@@ -233,8 +253,8 @@ def main(argv: list[str]) -> int:
         description="Call an ASGI app in process with a request built from the command line, "
         "print the response, exit 1 for 4xx/5xx.",
         epilog="Fields go in the query for GET/HEAD and in the body otherwise; name=@file uploads a file "
-        "(multipart/form-data). Without fields on the command line, a non-terminal stdin gives "
-        "name=value lines.",
+        "(multipart/form-data); a bare @file is the raw body (@-: stdin). Without fields on the command "
+        "line, a non-terminal stdin gives name=value lines.",
     )
     parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
     parser.add_argument("request", nargs="*", metavar="ITEM", help=USAGE)

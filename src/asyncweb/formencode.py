@@ -60,8 +60,13 @@ class MultipartBody:
             if isinstance(value, bytes):
                 yield value
             else:
-                with open(value, "rb") as file:
-                    while chunk := file.read(CHUNK_SIZE):
-                        yield chunk
+                yield from file_chunks(value)
             yield b"\r\n"
         yield self._closing()
+
+
+def file_chunks(path: str) -> Iterator[bytes]:
+    """A file's bytes, read as they are sent."""
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_SIZE):
+            yield chunk

@@ -95,6 +95,32 @@ def test_file_uploads_from_stdin(tmp_path: Path) -> None:
     ]
 
 
+def sha256_report(result: subprocess.CompletedProcess[str]) -> str:
+    """examples/cgi_app.py's /sha256 answer: the body's size and hash."""
+    assert result.returncode == 0, result.stderr
+    return result.stdout.partition("\r\n\r\n")[2].removesuffix("\n")  # print()'s newline
+
+
+def test_a_raw_body_from_a_file_typed_by_its_extension(tmp_path: Path) -> None:
+    data = json.dumps({"items": list(range(20_000))}).encode()  # several read chunks
+    (tmp_path / "order.json").write_bytes(data)
+    report = sha256_report(command("call", "examples.cgi_app:main", "/sha256", f"@{tmp_path / 'order.json'}"))
+    assert report == f"{len(data)} {hashlib.sha256(data).hexdigest()}\n"
+    echoed = echo("PUT", "/x", f"@{tmp_path / 'order.json'}")
+    assert (echoed["method"], echoed["fields"]) == ("PUT", [])
+    assert ["content-type", "application/json"] in echoed["headers"]
+
+
+def test_a_raw_body_from_stdin_with_its_content_type() -> None:
+    data = '{"ping": "été"}'
+    report = sha256_report(command("call", "examples.cgi_app:main", "/sha256", "@-", stdin=data))
+    assert report == f"{len(data.encode())} {hashlib.sha256(data.encode()).hexdigest()}\n"
+    echoed = echo("/x", "@-", "Content-Type: application/json", stdin=data)
+    assert echoed["method"] == "POST"
+    assert ["content-type", "application/json"] in echoed["headers"]
+    assert ["content-length", str(len(data.encode()))] in echoed["headers"]
+
+
 def test_script_debug_mode_prints_the_traceback_and_exits_1_on_error() -> None:
     result = run([sys.executable, "examples/cgi_app.py", "/error"])
     assert result.returncode == 1
@@ -138,7 +164,11 @@ def test_4xx_exits_1_for_any_asgi_app() -> None:
     ("args", "message"),
     [
         (["POST", "/x", "f=@/nonexistent/file"], "no such file"),
-        (["HEAD", "/x", "f=@/etc/hostname"], "need a request body"),
+        (["HEAD", "/x", "f=@/etc/hostname"], "needs a request body"),
+        (["GET", "/x", "@/etc/hostname"], "needs a request body"),
+        (["/x", "@/nonexistent/body.json"], "no such file"),
+        (["/x", "a=1", "@/etc/hostname"], "cannot go together"),
+        (["/x", "@/etc/hostname", "@-"], "one raw body"),
         (["/x", "not-an-item"], "neither name=value"),
         (["/x", "Bad Header:1"], "invalid header name"),
     ],
