@@ -88,8 +88,13 @@ def test_browser_rules_are_enforced_rather_than_silently_broken() -> None:
         format_set_cookie("a", "1", samesite="None")
     with pytest.raises(ValueError, match="Partitioned"):
         format_set_cookie("a", "1", partitioned=True)
-    with pytest.raises(ValueError, match="secure"):
-        format_set_cookie("__Secure-a", "1")
-    with pytest.raises(ValueError, match="path='/'"):
-        format_set_cookie("__Host-a", "1", secure=True, domain="example.com")
+    # Browsers match the prefixes in any case: __SECURE- is __Secure-.
+    for name in ("__Secure-a", "__SECURE-a", "__host-a"):
+        with pytest.raises(ValueError, match="secure"):
+            format_set_cookie(name, "1")
+    for name in ("__Host-a", "__HOST-a"):
+        with pytest.raises(ValueError, match="path='/'"):
+            format_set_cookie(name, "1", secure=True, domain="example.com")
+        with pytest.raises(ValueError, match="path='/'"):
+            format_set_cookie(name, "1", secure=True, path="/app")
     assert format_set_cookie("__Host-a", "1", secure=True) == "__Host-a=1; Path=/; Secure"

@@ -109,9 +109,10 @@ def format_set_cookie(
         parts.append("Partitioned")
     if comment is not None:
         parts.append(f"Comment={_check(comment, 'cookie comment')}")
-    if name.startswith("__"):  # the prefixes browsers enforce
-        if name.startswith(("__Secure-", "__Host-")) and not secure:
+    if name.startswith("__"):  # the prefixes browsers enforce, in any case (RFC 6265bis 4.1.3)
+        prefix = name[:9].lower()
+        if prefix.startswith(("__secure-", "__host-")) and not secure:
             raise ValueError(f"a cookie named {name!r} needs secure=True")
-        if name.startswith("__Host-") and (domain is not None or path != "/"):
+        if prefix.startswith("__host-") and (domain is not None or path != "/"):
             raise ValueError(f"a cookie named {name!r} needs path='/' and no domain")
     return "; ".join(parts)
