@@ -148,6 +148,72 @@ async def test_strict_parsing_answers_400_before_the_handler() -> None:
         assert (await client.get("/?a=%zz")).status_code == 200
 
 
+async def post_form(app: App, host: bytes) -> tuple[int, int]:
+    """The status of an urlencoded POST to `host`, and how often the app read the body."""
+    headers = [(b"host", host), (b"content-type", b"application/x-www-form-urlencoded")]
+    reads: list[int] = []
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        reads.append(1)
+        return {"type": "http.request", "body": b"a=1", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({**HTTP_SCOPE, "method": "POST", "headers": headers}, receive, send)
+    return int(sent[0]["status"]), len(reads)
+
+
+@pytest.mark.anyio
+async def test_allowed_hosts_answers_400_before_the_body_is_read() -> None:
+    calls: list[str] = []
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        calls.append(request.get_url())
+
+    app = App(handler, allowed_hosts=["Example.com", "*.example.org", "[::1]"])
+    for host, status in [
+        (b"example.com", 200),
+        (b"EXAMPLE.COM:8443", 200),
+        (b"shop.example.org", 200),
+        (b"a.b.example.org:80", 200),
+        (b"[::1]:8000", 200),
+        (b"example.org", 400),  # *.name is subdomains only
+        (b"evil.com", 400),
+        (b"example.com.evil.com", 400),
+        (b"evilexample.org", 400),
+        (b"example.com/x", 400),  # no host at all
+    ]:
+        answered, reads = await post_form(app, host)
+        assert (host, answered) == (host, status)
+        assert reads == (status == 200)  # a refused request's body stays unread
+    assert len(calls) == 5
+    no_host = await call(app, {**HTTP_SCOPE, "headers": []}, [])
+    assert no_host[0]["status"] == 400
+
+
+@pytest.mark.anyio
+async def test_allowed_hosts_checks_the_forwarded_host_behind_a_trusted_proxy() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_body(request.get_url())
+
+    headers = [(b"host", b"internal:8000"), (b"x-forwarded-host", b"public.example")]
+    for trust_proxy, status in [(True, 200), (False, 400)]:
+        app = App(handler, allowed_hosts=["public.example"], trust_proxy=trust_proxy)
+        sent = await call(app, {**HTTP_SCOPE, "headers": headers}, [])
+        assert sent[0]["status"] == status
+
+
+@pytest.mark.parametrize("patterns", ["example.com", ["example.com:80"], ["a b"], ["*example.com"], [""]])
+def test_allowed_hosts_refuses_what_is_no_host_pattern(patterns: Any) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    with pytest.raises((TypeError, ValueError), match="allowed_hosts"):
+        App(handler, allowed_hosts=patterns)
+
+
 @pytest.mark.anyio
 async def test_lifespan_runs_the_hooks() -> None:
     events = []

@@ -13,6 +13,7 @@ from .request import Request
 from .response import Response
 from .types import Message, Receive, Scope, Send, has_event_loop
 from .uploads import TargetFunction
+from .urls import host_allowed, valid_host
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
@@ -44,6 +45,7 @@ class App:
         log: logging.Logger | None = None,
         strict_parsing: bool = False,
         trust_proxy: bool = False,
+        allowed_hosts: Iterable[str] | None = None,
         limits: Limits | None = None,
         parse_forms: bool = True,
         upload_dir: str | None = None,
@@ -67,6 +69,7 @@ class App:
             upload_dir=upload_dir,
             spool_size=spool_size,
             upload_target=upload_target,
+            allowed_hosts=None if allowed_hosts is None else _host_patterns(allowed_hosts),
         )
         self.tune_malloc = tune_malloc
         self.on_startup = on_startup
@@ -99,6 +102,10 @@ class App:
     async def _respond(self, request: Request, scope: Scope) -> Response | None:
         response = Response()
         try:
+            allowed = self.config.allowed_hosts
+            if allowed is not None and not host_allowed(request.requested_host, allowed):
+                # Before the body is read: a forged Host must not reach URLs the handler builds.
+                raise HTTPError(400, "this server does not serve the host the request names")
             if self.config.strict_parsing:
                 request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
             if self.config.parse_forms and request.has_form_body:
@@ -203,6 +210,21 @@ class App:
             await send({"type": f"lifespan.{phase}.complete"})
             if phase == "shutdown":
                 return
+
+
+def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
+    """`allowed_hosts` checked and made lower case: names, `*.name`, `*`."""
+    if isinstance(patterns, str):
+        raise TypeError("allowed_hosts is a list of host names, not one string")
+    checked = []
+    for pattern in patterns:
+        name = pattern.lower().rstrip(".")
+        host = name.removeprefix("*.")
+        has_port = not host.endswith("]") if host.startswith("[") else ":" in host
+        if name != "*" and (has_port or "*" in host or not valid_host(host)):
+            raise ValueError(f"allowed_hosts: {pattern!r} is not a host name, '*.name' or '*'")
+        checked.append(name)
+    return tuple(checked)
 
 
 def _is_async(handler: object) -> bool:

@@ -14,6 +14,7 @@ class Config(NamedTuple):
     upload_dir: str | None = None
     spool_size: int = MiB
     upload_target: TargetFunction | None = None
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 DEFAULT_CONFIG = Config()

@@ -303,6 +303,13 @@ class Request:
         parts = self._parts()
         return parts.url(parts.root_path + first_components(self.path, n))
 
+    @property
+    def requested_host(self) -> str:
+        """The host the client asked for, port and all: the Host header, or
+        X-Forwarded-Host behind a trusted proxy; '' when there is none or it
+        is no host name (URLs then use the server's own name)."""
+        return self._parts().requested_host
+
     def is_secure(self) -> bool:
         return self._parts().scheme in ("https", "wss")
 

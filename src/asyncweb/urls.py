@@ -42,7 +42,7 @@ class URLParts:
     """Scheme, host and mount point of a request, with forwarded headers
     applied only when the proxy in front is trusted."""
 
-    __slots__ = ("host", "root_path", "scheme")
+    __slots__ = ("host", "requested_host", "root_path", "scheme")
 
     def __init__(self, scope: Scope, headers: Mapping[str, str], trust_proxy: bool) -> None:
         scheme: str = scope.get("scheme", "http")
@@ -58,10 +58,11 @@ class URLParts:
             prefix = _first(headers.get("x-forwarded-prefix")).rstrip("/")
             if prefix.startswith("/"):
                 root = prefix + root
-        if not valid_host(host):
-            host = self._server_host(scope, scheme)
+        # What the client asked for, checked against `allowed_hosts`; URLs
+        # fall back to the server's own name when it is no host.
+        self.requested_host = host if valid_host(host) else ""
         self.scheme = scheme
-        self.host = host
+        self.host = self.requested_host or self._server_host(scope, scheme)
         self.root_path = root
 
     @staticmethod
@@ -81,6 +82,20 @@ class URLParts:
     def url(self, path: str) -> str:
         """Absolute URL of a decoded path; the bare origin is written with '/'."""
         return self.origin + (quote(path, safe=_PATH_SAFE) or "/")
+
+
+def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
+    """Whether `host` (a Host header's value, port and all) is one of
+    `patterns`: a name (any case), `*.name` for any subdomain of `name`, or
+    `*` for any host at all. An empty host (none given, or no host) is not."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
 
 
 def chop(path: str, n: int) -> str:
