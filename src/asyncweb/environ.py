@@ -119,32 +119,31 @@ def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, by
     script = get("SCRIPT_NAME", "").rstrip("/")
     path = script + get("PATH_INFO", "")
     path_bytes = path.encode("latin-1")
-    https = get("HTTPS", "").lower() in _TRUE or get("REQUEST_SCHEME") == "https"
+    https = get("HTTPS")
     protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
     # Most paths need no escaping: skip quote() for them.
     raw_path = path_bytes if not path_bytes.rstrip(_PATH_SAFE) else quote(path_bytes, safe="/:@!$&'()*+,;=~").encode()
+    # isdigit() alone accepts '²', which int() refuses.
+    client = server = None
+    if host := get("REMOTE_ADDR"):
+        port = get("REMOTE_PORT", "")
+        client = host, int(port) if port.isascii() and port.isdigit() else 0
+    if host := get("SERVER_NAME"):
+        port = get("SERVER_PORT", "")
+        server = host, int(port) if port.isascii() and port.isdigit() else 0
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
         "method": get("REQUEST_METHOD", "GET").upper(),
-        "scheme": "https" if https else "http",
-        "path": _utf8(path) or "/",
+        "scheme": "https" if (https and https.lower() in _TRUE) or get("REQUEST_SCHEME") == "https" else "http",
+        "path": (path if path.isascii() else _utf8(path)) or "/",
         "raw_path": raw_path or b"/",
         "query_string": get("QUERY_STRING", "").encode("latin-1"),
-        "root_path": _utf8(script),
+        "root_path": script if script.isascii() else _utf8(script),
         "headers": headers,
-        "client": _address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
-        "server": _address(environ, "SERVER_NAME", "SERVER_PORT"),
+        "client": client,
+        "server": server,
         "extensions": {},
     }
     return scope
-
-
-def _address(environ: Mapping[str, str], host_key: str, port_key: str) -> tuple[str, int] | None:
-    host = environ.get(host_key)
-    if not host:
-        return None
-    port = environ.get(port_key, "")
-    # isdigit() alone accepts '²', which int() refuses.
-    return host, int(port) if port.isascii() and port.isdigit() else 0

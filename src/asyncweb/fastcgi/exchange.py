@@ -76,7 +76,7 @@ class Exchange:
         self.request_id = request_id
         self.scope = scope
         self.head_only = scope["method"] == "HEAD"
-        self.expected = parse_length(content_length)
+        self.expected = parse_length(content_length) if content_length else None
         self._chunks: deque[bytes] = deque()
         self.buffered = 0
         self.received = 0
@@ -118,7 +118,8 @@ class Exchange:
             # RFC 3875 / FastCGI 6.2: fewer bytes than CONTENT_LENGTH means
             # the upload was cut off.
             self.aborted = True
-        self._wake()
+        if self._changed is not None:  # the app waits (a GET's usually does not)
+            self._wake()
 
     def abort(self) -> None:
         self.aborted = True
@@ -158,23 +159,25 @@ class Exchange:
             if head:  # the first body carries the head
                 self.head = b""
                 body = head + body
-            await self._write(body, message.get("more_body", False))
+            await self.conn.write(self._records(body, message.get("more_body", False)))
         elif kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("http.response.start sent twice")
             self.head = render_head(message["status"], message.get("headers", ()))
 
-    async def _write(self, data: bytes, more: bool, app_status: int = 0) -> None:
+    def _records(self, data: bytes, more: bool, app_status: int = 0) -> bytes:
+        """STDOUT records for `data`, and the end of the request after the
+        last; a plain call, as the bytes are awaited in the caller's write."""
         if more:
-            out = self.conn.codec.stdout(self.request_id, data)
-        else:
-            # The last body, the end of STDOUT and END_REQUEST in one write.
-            self.done = True
-            out = self.conn.codec.stdout_and_end(self.request_id, data, app_status)
+            return self.conn.codec.stdout(self.request_id, data)
+        # The last body, the end of STDOUT and END_REQUEST in one write.
+        self.done = True
+        out = self.conn.codec.stdout_and_end(self.request_id, data, app_status)
+        if self._changed is not None:
             self._wake()
-            if self.buffered > BODY_HIGH_WATER:
-                self.conn.resume_reading()
-        await self.conn.write(out)
+        if self.buffered > BODY_HIGH_WATER:
+            self.conn.resume_reading()
+        return out
 
     async def run(self, app: ASGIApp) -> None:
         """Call the app, and end the request whatever it does."""
@@ -210,6 +213,6 @@ class Exchange:
             return
         if self.head != b"" and not self.aborted:
             self.head = b""  # the app's own head, if any, was never sent
-            await self._write(_ERROR_HEAD + b"Internal Server Error\n", False, 1)
+            await self.conn.write(self._records(_ERROR_HEAD + b"Internal Server Error\n", False, 1))
         else:
-            await self._write(b"", False, 1 if failed else 0)
+            await self.conn.write(self._records(b"", False, 1 if failed else 0))

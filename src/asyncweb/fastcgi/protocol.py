@@ -309,8 +309,14 @@ class Connection:
             if end + plen > size:
                 break
             pos = end + plen
-            request = requests.get(rid) if rid else None
+            request = requests.get(rid)  # never id 0: that is a management record
             if request is None:
+                if rtype == _BEGIN_REQUEST and clen == 8 and rid:
+                    role, flags = BEGIN_BODY.unpack_from(data, start)
+                    # The usual BEGIN_REQUEST inline; _begin refuses the rest.
+                    if role == _RESPONDER and len(requests) < self._max_requests:
+                        requests[rid] = _Request(bool(flags & KEEP_CONN))
+                        continue
                 self._record(rtype, rid, data[start:end], events)
             elif rtype == _STDIN and request.stage == _IN_BODY:
                 if clen:
@@ -401,9 +407,15 @@ class Connection:
         request = self._requests.get(request_id)
         if not data or len(data) > MAX_CONTENT or request is None or request.stderr_used:
             return self.stdout(request_id, data) + self.end_request(request_id, app_status)
+        # end_request's usual path, inline.
+        del self._requests[request_id]
+        if not request.keep_conn:
+            self._close_requested = True
         padding = -len(data) % 8
         header = HEADER.pack(VERSION, _STDOUT, request_id, len(data), padding)
-        return b"".join((header, data, _PADDING[padding], self.end_request(request_id, app_status)))
+        stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
+        closing = _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, 0)
+        return b"".join((header, data, _PADDING[padding], closing))
 
     def stderr(self, request_id: int, data: bytes) -> bytes:
         """Bytes for the web server's error log."""

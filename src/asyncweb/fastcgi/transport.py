@@ -191,6 +191,8 @@ class TransportConnection(asyncio.Protocol):
         if self.broken or self.closing:
             raise ClientDisconnected("the web server closed the connection")
         self._send(data)
+        if not (self._writing_paused or self.broken):
+            return
         while self._writing_paused and not self.broken:
             waiter = self._loop.create_future()
             self._write_waiters.append(waiter)
