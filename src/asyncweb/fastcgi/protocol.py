@@ -218,6 +218,8 @@ def end_request_record(request_id: int, app_status: int, status: ProtocolStatus)
 
 # Stages of a request's input: PARAMS, then STDIN, then nothing.
 _IN_PARAMS, _IN_BODY, _INPUT_DONE = 0, 1, 2
+# The empty PARAMS and the empty STDIN records of the first request ids.
+_BODILESS_ENDS = [HEADER.pack(VERSION, _PARAMS, i, 0, 0) + HEADER.pack(VERSION, _STDIN, i, 0, 0) for i in range(16)]
 
 
 class _Request:
@@ -315,7 +317,28 @@ class Connection:
                     role, flags = BEGIN_BODY.unpack_from(data, start)
                     # The usual BEGIN_REQUEST inline; _begin refuses the rest.
                     if role == _RESPONDER and len(requests) < self._max_requests:
-                        requests[rid] = _Request(bool(flags & KEEP_CONN))
+                        keep_conn = bool(flags & KEEP_CONN)
+                        request = requests[rid] = _Request(keep_conn)
+                        # A request without a body, as nginx sends it: one
+                        # PARAMS record, then the empty PARAMS and the empty
+                        # STDIN, matched at once; anything else takes the
+                        # loop, record by record.
+                        if size - pos >= 24 and rid < len(_BODILESS_ENDS):
+                            version, rtype, params_id, clen, plen = unpack(data, pos)
+                            start = pos + 8
+                            end = start + clen + plen
+                            if (
+                                rtype == _PARAMS
+                                and params_id == rid
+                                and version == VERSION
+                                and 0 < clen <= self._max_params_size
+                                and data[end : end + 16] == _BODILESS_ENDS[rid]
+                            ):
+                                params, headers = unpack_request_params(data[start : start + clen])
+                                request.stage = _INPUT_DONE
+                                events.append(RequestStarted(rid, params, keep_conn, headers))
+                                events.append(RequestBodyEnd(rid))
+                                pos = end + 16
                         continue
                 self._record(rtype, rid, data[start:end], events)
             elif rtype == _STDIN and request.stage == _IN_BODY:
