@@ -117,27 +117,27 @@ class _Slots:
     taken."""
 
     def __init__(self, limit: int) -> None:
-        self._free = limit
+        self.free = limit  # read by the transports' hot path
         self._freed: anyio.Event | None = None
         self._callbacks: deque[Callable[[], None]] = deque()
 
     async def acquire(self) -> None:
-        while not self._free:
+        while not self.free:
             self._freed = self._freed or anyio.Event()
             await self._freed.wait()
-        self._free -= 1
+        self.free -= 1
 
     def try_acquire(self, on_free: Callable[[], None]) -> bool:
         """Take a slot, or have `on_free` called (once) when one is freed,
         to try again."""
-        if self._free:
-            self._free -= 1
+        if self.free:
+            self.free -= 1
             return True
         self._callbacks.append(on_free)
         return False
 
     def release(self) -> None:
-        self._free += 1
+        self.free += 1
         if self._freed is not None:
             self._freed.set()
             self._freed = None

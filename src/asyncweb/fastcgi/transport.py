@@ -160,7 +160,10 @@ class TransportConnection(asyncio.Protocol):
     def _start(self, event: RequestStarted) -> bool:
         """Start the app on a request; False when no slot is free."""
         server = self.server
-        if not server.slots.try_acquire(self._slot_freed):
+        slots = server.slots
+        if slots.free:  # try_acquire's usual case, inline
+            slots.free -= 1
+        elif not slots.try_acquire(self._slot_freed):
             return False
         scope = make_scope(server, event, self.peer)
         if scope is None:
@@ -191,7 +194,7 @@ class TransportConnection(asyncio.Protocol):
         if self.broken or self.closing:
             raise ClientDisconnected("the web server closed the connection")
         self._send(data)
-        if not (self._writing_paused or self.broken):
+        if not self._writing_paused:  # broken stays False: connection_lost comes from the loop
             return
         while self._writing_paused and not self.broken:
             waiter = self._loop.create_future()
