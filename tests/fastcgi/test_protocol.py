@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asyncweb.environ import join_header_values
 from asyncweb.fastcgi.protocol import (
     Connection,
     Event,
@@ -15,6 +16,7 @@ from asyncweb.fastcgi.protocol import (
     RequestBody,
     RequestBodyEnd,
     RequestStarted,
+    unpack_request_params,
 )
 from tests.fastcgi import wire
 
@@ -355,3 +357,58 @@ def test_a_bodiless_request_read_whole_gives_what_record_by_record_does(
             for n, v in params.items()
             if n.startswith("HTTP_") and n not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
         ]
+
+
+def reference_pairs(data: bytes) -> list[tuple[str, str]] | None:
+    """Name-value pairs read the plain way (None when truncated)."""
+    pairs, pos = [], 0
+    try:
+        while pos < len(data):
+            lengths = []
+            for _ in range(2):
+                if data[pos] < 0x80:
+                    lengths.append(data[pos])
+                    pos += 1
+                else:
+                    if pos + 4 > len(data):
+                        return None
+                    lengths.append(int.from_bytes(data[pos : pos + 4]) & 0x7FFFFFFF)
+                    pos += 4
+            name, value = data[pos : pos + lengths[0]], data[pos + lengths[0] : pos + sum(lengths)]
+            pos += sum(lengths)
+            if pos > len(data):
+                return None
+            pairs.append((name.decode("latin-1"), value.decode("latin-1")))
+    except IndexError:
+        return None
+    return pairs
+
+
+names = st.sampled_from(["", "H", "HTTP", "HTTP_", "HTTPS", "HTTP_HOST", "HTTP_X_\xe9", "PATH_INFO", "N" * 130])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(names | latin1, latin1 | st.just("v" * 200)), max_size=8), st.integers(0, 6))
+def test_params_match_a_plain_reading_whole_or_cut(pairs: list[tuple[str, str]], cut: int) -> None:
+    """Both loops of unpack_request_params (all-ASCII blocks and the rest)
+    agree with a plain reading, and refuse a block cut short."""
+    data = wire.pairs(pairs)
+    data = data[: len(data) - cut] if cut <= len(data) else data
+    expected = reference_pairs(data)
+    if expected is None:
+        with pytest.raises(ProtocolError, match="truncated"):
+            unpack_request_params(data)
+        return
+    params, headers = unpack_request_params(data)
+    joined: dict[str, list[str]] = {}
+    for name, value in expected:
+        joined.setdefault(name, []).append(value)
+    assert params == {n: v[0] if len(v) == 1 else join_header_values(n, v) for n, v in joined.items()}
+    if headers is not None:
+        assert headers == [
+            (n[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
+            for n, v in expected
+            if n.startswith("HTTP_") and n not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+        ]
+    else:
+        assert len(joined) < len(expected)

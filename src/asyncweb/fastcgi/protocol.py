@@ -144,35 +144,57 @@ def unpack_request_params(data: bytes) -> tuple[dict[str, str], list[tuple[bytes
     loop over the params cost more than picking them out here."""
     # One decode for the whole block: latin-1 maps byte offsets to the same
     # string offsets, and slicing is cheaper than decoding each pair. The
-    # loop is the per-request hot spot (about 15 pairs from nginx), so the
-    # usual case, both lengths below 128, costs two index lookups, and
-    # repeated names are looked for only when the dict came out short.
+    # loop is the per-request hot spot (about 15 pairs from nginx), so it
+    # does as little as it can, and repeated names are looked for only when
+    # the dict came out short.
     text = data.decode("latin-1")
     params: dict[str, str] = {}
     headers: list[tuple[bytes, bytes]] = []
     names = HEADER_NAMES
     pos, end, count = 0, len(data), 0
     try:
-        while pos < end:
-            name_len, value_len = data[pos], data[pos + 1]
-            if (name_len | value_len) & 0x80:
-                pos, name_len, value_len = _long_lengths(data, pos)
-            else:
+        if data.isascii():
+            # No byte has its top bit set, so every length is one byte. The
+            # b"\0" lets the header test read the first byte of an empty
+            # last name; a pair cut short leaves pos past the end.
+            padded = data + b"\0"
+            while pos < end:
+                name_len, value_len = padded[pos], padded[pos + 1]
                 pos += 2
-            name_end = pos + name_len
-            value_end = name_end + value_len
-            key = text[pos:name_end]
-            params[key] = text[name_end:value_end]
-            # Only names starting with "H" can be headers: an int compare
-            # spares the lookup for the rest.
-            if name_len > 4 and data[pos] == 72:
-                name = names.get(key)
-                if name is None:
-                    name = header_name(key)
-                if name is not NOT_A_HEADER:
-                    headers.append((name, data[name_end:value_end]))
-            pos = value_end
-            count += 1
+                name_end = pos + name_len
+                key = text[pos:name_end]
+                # Only names starting with "H" can be headers: an int
+                # compare spares the lookup for the rest.
+                if padded[pos] == 72 and name_len > 4:
+                    name = names.get(key)
+                    if name is None:
+                        name = header_name(key)
+                    pos = name_end + value_len
+                    params[key] = text[name_end:pos]
+                    if name is not NOT_A_HEADER:
+                        headers.append((name, data[name_end:pos]))
+                else:
+                    pos = name_end + value_len
+                    params[key] = text[name_end:pos]
+                count += 1
+        else:
+            while pos < end:
+                name_len, value_len = data[pos], data[pos + 1]
+                if (name_len | value_len) & 0x80:
+                    pos, name_len, value_len = _long_lengths(data, pos)
+                else:
+                    pos += 2
+                name_end = pos + name_len
+                key = text[pos:name_end]
+                pos = name_end + value_len
+                params[key] = text[name_end:pos]
+                if key[:5] == "HTTP_":
+                    name = names.get(key)
+                    if name is None:
+                        name = header_name(key)
+                    if name is not NOT_A_HEADER:
+                        headers.append((name, data[name_end:pos]))
+                count += 1
     except IndexError:
         raise ProtocolError("truncated name-value pair") from None
     if pos != end:
