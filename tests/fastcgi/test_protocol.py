@@ -312,14 +312,15 @@ def test_adjacent_body_records_become_one_event() -> None:
 
 @pytest.mark.parametrize("size", [0, 1, 13, 8, 65535, 65536, 200000])
 @pytest.mark.parametrize("stderr", [False, True])
-def test_stdout_and_end_is_stdout_then_end_request(size: int, stderr: bool) -> None:
+@pytest.mark.parametrize(("rid", "app_status"), [(1, 3), (1, 0), (15, 0), (16, 0), (65535, 1)])
+def test_stdout_and_end_is_stdout_then_end_request(size: int, stderr: bool, rid: int, app_status: int) -> None:
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     one, two = Connection(), Connection()
     for conn in (one, two):
-        conn.receive_data(wire.begin(1) + wire.record(wire.PARAMS, 1))
+        conn.receive_data(wire.begin(rid) + wire.record(wire.PARAMS, rid))
         if stderr:
-            conn.stderr(1, b"note")
-    assert one.stdout_and_end(1, data, 3) == two.stdout(1, data) + two.end_request(1, 3)
+            conn.stderr(rid, b"note")
+    assert one.stdout_and_end(rid, data, app_status) == two.stdout(rid, data) + two.end_request(rid, app_status)
 
 
 def outcome(conn: Connection, data: bytes, step: int) -> list[Event] | str:

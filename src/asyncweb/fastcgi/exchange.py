@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable
 from typing import Protocol
 
 import anyio
@@ -38,7 +39,9 @@ class Link(Protocol):
     codec: Codec
     broken: bool
 
-    async def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> Awaitable[None] | None:
+        """Send `data`; what to await before the next write when the
+        connection is full (the asyncio layer returns None when it is not)."""
 
     def resume_reading(self) -> None:
         """The body buffer drained (or the request ended): read on."""
@@ -159,7 +162,10 @@ class Exchange:
             if head:  # the first body carries the head
                 self.head = b""
                 body = head + body
-            await self.conn.write(self._records(body, message.get("more_body", False)))
+            # Inline _write: a coroutine per response only when one must wait.
+            waiter = self.conn.write(self._records(body, message.get("more_body", False)))
+            if waiter is not None:
+                await waiter
         elif kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("http.response.start sent twice")
@@ -179,6 +185,11 @@ class Exchange:
             self.conn.resume_reading()
         return out
 
+    async def _write(self, data: bytes) -> None:
+        waiter = self.conn.write(data)
+        if waiter is not None:
+            await waiter
+
     async def run(self, app: ASGIApp) -> None:
         """Call the app, and end the request whatever it does."""
         failed = False
@@ -193,7 +204,7 @@ class Exchange:
                 if not self.done:  # nothing may follow END_REQUEST
                     note = f"asyncweb: error in the application: {type(exc).__name__}\n"
                     with contextlib.suppress(ClientDisconnected):
-                        await self.conn.write(self.conn.codec.stderr(self.request_id, note.encode()))
+                        await self._write(self.conn.codec.stderr(self.request_id, note.encode()))
         finally:
             try:
                 if not self.done:
@@ -213,6 +224,6 @@ class Exchange:
             return
         if self.head != b"" and not self.aborted:
             self.head = b""  # the app's own head, if any, was never sent
-            await self.conn.write(self._records(_ERROR_HEAD + b"Internal Server Error\n", False, 1))
+            await self._write(self._records(_ERROR_HEAD + b"Internal Server Error\n", False, 1))
         else:
-            await self.conn.write(self._records(b"", False, 1 if failed else 0))
+            await self._write(self._records(b"", False, 1 if failed else 0))

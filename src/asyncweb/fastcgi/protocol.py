@@ -240,6 +240,8 @@ def end_request_record(request_id: int, app_status: int, status: ProtocolStatus)
 
 # Stages of a request's input: PARAMS, then STDIN, then nothing.
 _IN_PARAMS, _IN_BODY, _INPUT_DONE = 0, 1, 2
+# The empty STDOUT and a successful END_REQUEST for the first request ids.
+_COMPLETE = [_CLOSING.pack(VERSION, _STDOUT, i, 0, 0, VERSION, _END_REQUEST, i, 8, 0, 0, 0) for i in range(16)]
 # The empty PARAMS and the empty STDIN records of the first request ids.
 _BODILESS_ENDS = [HEADER.pack(VERSION, _PARAMS, i, 0, 0) + HEADER.pack(VERSION, _STDIN, i, 0, 0) for i in range(16)]
 
@@ -458,8 +460,11 @@ class Connection:
             self._close_requested = True
         padding = -len(data) % 8
         header = HEADER.pack(VERSION, _STDOUT, request_id, len(data), padding)
-        stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
-        closing = _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, 0)
+        if request_id < len(_COMPLETE) and not app_status:
+            closing = _COMPLETE[request_id]
+        else:
+            stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
+            closing = _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, 0)
         return b"".join((header, data, _PADDING[padding], closing))
 
     def stderr(self, request_id: int, data: bytes) -> bytes:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -190,12 +191,14 @@ class TransportConnection(asyncio.Protocol):
 
     # Link, for the exchanges
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> Awaitable[None] | None:
         if self.broken or self.closing:
             raise ClientDisconnected("the web server closed the connection")
         self._send(data)
-        if not self._writing_paused:  # broken stays False: connection_lost comes from the loop
-            return
+        return self._drain() if self._writing_paused else None
+
+    async def _drain(self) -> None:
+        """Wait until the transport takes more (or the connection is lost)."""
         while self._writing_paused and not self.broken:
             waiter = self._loop.create_future()
             self._write_waiters.append(waiter)
