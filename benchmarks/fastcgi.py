@@ -9,6 +9,16 @@ on uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
 body. Rounds run the servers in turn, so that background load on the machine
 hits all three alike; the table shows medians over the rounds
 (`--servers asyncweb,uvicorn` runs a subset). Needs nginx, wrk and curl.
+
+`--in-process` needs none of them: it times the Python side alone, nginx's
+bytes for the GET pushed through asyncweb's asyncio transport layer and
+through uvicorn's httptools protocol, with fake transports. Its instruction
+count is steadier than any timing on a shared machine:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/fastcgi.py --in-process --servers asyncweb --repeat 1 --requests N
+
+at two values of N; the difference over the difference in N is per request.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 # The repo root instead of benchmarks/, so that `tests` imports and no module
 # here can shadow the standard library.
@@ -182,8 +193,118 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+# What nginx sends for wrk's GET / (the README's fastcgi_param lines, then
+# the request's one header), and what its proxy_pass sends uvicorn.
+NGINX_GET_PARAMS = [
+    ("REQUEST_METHOD", "GET"),
+    ("QUERY_STRING", ""),
+    ("CONTENT_TYPE", ""),
+    ("CONTENT_LENGTH", ""),
+    ("REQUEST_URI", "/"),
+    ("SERVER_PROTOCOL", "HTTP/1.1"),
+    ("REQUEST_SCHEME", "http"),
+    ("REMOTE_ADDR", "127.0.0.1"),
+    ("REMOTE_PORT", "54321"),
+    ("SERVER_ADDR", "127.0.0.1"),
+    ("SERVER_PORT", "8080"),
+    ("SERVER_NAME", "127.0.0.1"),
+    ("SCRIPT_NAME", ""),
+    ("PATH_INFO", "/"),
+    ("HTTP_HOST", "127.0.0.1:8080"),
+]
+PROXIED_GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+
+class Sink:
+    """A transport that keeps what is written: no kernel, no nginx."""
+
+    def __init__(self) -> None:
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.last = data
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 54321), "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def in_process(name: str, requests: int, connections: int) -> float:
+    """µs per request of one server's Python side: `connections` protocol
+    objects with fake transports get a request each, the loop runs the apps,
+    again and again (the shape of wrk's load, without the kernel)."""
+    import asyncio
+
+    if name == "asyncweb":
+        from asyncweb.fastcgi.lifespan import Lifespan
+        from asyncweb.fastcgi.server import Server
+        from asyncweb.fastcgi.transport import TransportConnection
+        from tests.fastcgi import wire
+
+        data = wire.request(1, NGINX_GET_PARAMS)
+        server = Server(app, Lifespan(app, "off"), connections, 1 << 20)
+        protocols: list[Any] = [TransportConnection(server, None) for _ in range(connections)]  # type: ignore[arg-type]
+
+        def busy() -> bool:
+            return server.slots.free != connections
+    else:
+        from uvicorn.config import Config
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from uvicorn.server import ServerState
+
+        data = PROXIED_GET
+        config = Config(app, http="httptools", access_log=False, log_level="warning", lifespan="off")
+        config.load()
+        state = ServerState()
+        protocols = [HttpToolsProtocol(config, state, {}) for _ in range(connections)]
+
+        def busy() -> bool:
+            return bool(state.tasks)
+
+    sinks = [Sink() for _ in protocols]
+    for protocol, sink in zip(protocols, sinks, strict=True):
+        protocol.connection_made(sink)
+    rounds = requests // connections
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for protocol in protocols:
+            protocol.data_received(data)
+        while busy():
+            await asyncio.sleep(0)
+    elapsed = time.perf_counter() - start
+    if not all(HELLO in sink.last for sink in sinks):
+        raise RuntimeError(f"{name} answered {sinks[0].last[:200]!r}")
+    return elapsed / (rounds * connections) * 1e6
+
+
+def micro(names: tuple[str, ...], requests: int, repeat: int, connections: int) -> int:
+    """The Python side of a hello GET, in process (median of `repeat` runs)."""
+    import uvloop
+
+    print(f"in process, uvloop, {connections} connections, {requests} requests, median of {repeat} runs")
+    for name in names:
+        times = sorted(uvloop.run(in_process(name, requests, connections)) for _ in range(repeat))
+        print(f"{name:9} {statistics.median(times):6.2f} µs per request (best {times[0]:.2f})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no nginx: time the Python side of a GET through asyncweb's transport and uvicorn's protocol",
+    )
+    parser.add_argument("--requests", type=int, default=64000, help="per --in-process run")
+    parser.add_argument("--repeat", type=int, default=5, help="--in-process runs")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
     parser.add_argument("--connections", type=int, default=64)
@@ -191,6 +312,8 @@ def main() -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset to run")
     args = parser.parse_args()
     names = tuple(n for n in SERVERS if n in args.servers.split(","))
+    if args.in_process:
+        return micro(tuple(n for n in names if n != "fcgisgi"), args.requests, args.repeat, args.connections)
     for tool in ("nginx", "wrk", "curl"):
         if servers.find(tool) is None:
             print(f"{tool} is not installed", file=sys.stderr)
