@@ -11,19 +11,13 @@ _STATUS_LINES = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) fo
 # Each field a token name and a value of visible characters, SP and HTAB
 # (RFC 9110 5.5), every line ending in CRLF, then the blank line.
 _FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n")
-# Header blocks that passed _FIELDS: an app sends the same few blocks again
-# and again, and the pattern was most of the cost of a FastCGI response.
-# Bounded, so that values that differ every time cannot grow it.
-_MATCHED: set[bytes] = set()
-_MATCHED_MAX = 1024
 
 
 def render_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """`Status:`, the app's fields and a blank line. A bad name, a control
     character in a value, or a CR/LF that would forge another line raises
-    ValueError. Built as bytes in one join and checked in one pass (none
-    for the pattern when the block passed it before): this runs for every
-    FastCGI response."""
+    ValueError. Built as bytes in one join and checked in one pass: this
+    runs for every FastCGI response."""
     line = _STATUS_LINES.get(status)
     if line is None:
         if not isinstance(status, int) or not 100 <= status <= 999:
@@ -36,11 +30,6 @@ def render_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     fields = b"".join(parts)
     # The pattern alone would take a value's "\r\nX-Evil: 1" for a line of
     # its own: the line count says whether every line is the app's.
-    if fields.count(b"\n") != len(parts) // 4 + 1:
+    if not _FIELDS.fullmatch(fields) or fields.count(b"\n") != len(parts) // 4 + 1:
         raise ValueError(f"invalid response header in {fields[:200]!r}")
-    if fields not in _MATCHED:
-        if not _FIELDS.fullmatch(fields):
-            raise ValueError(f"invalid response header in {fields[:200]!r}")
-        if len(_MATCHED) < _MATCHED_MAX:
-            _MATCHED.add(fields)
     return line + fields
