@@ -10,7 +10,7 @@ event, and the write lock. Here the event loop calls `data_received`
 straight from its read callback, the codec turns the bytes into events,
 each request gets a plain asyncio task (as uvicorn's do), and a response is
 one `transport.write`: 30 µs with the same codec, 21-25 µs with the later
-codec work. See docs/fastcgi.md for the measurements.
+codec work. The README's Performance section has the measurements.
 
 It stays thin: the codec, the scope and the ASGI side (`Exchange`) are the
 ones the anyio layer uses, and listening, signals, lifespan and graceful
