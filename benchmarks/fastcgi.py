@@ -113,27 +113,7 @@ def nginx_config(run_dir: Path, ports: dict[str, int], sockets: dict[str, Path])
         blocks += f"""
         upstream {name} {{ server unix:{sockets[name]}; keepalive 64; }}
         server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }}"""
-    temp = run_dir / "nginx-temp"
-    temp.mkdir(exist_ok=True)
-    return f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {run_dir}/nginx.pid;
-error_log {run_dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_max_body_size 1g;
-    keepalive_requests 1000000;
-    client_body_temp_path {temp}/body;
-    fastcgi_temp_path {temp}/fastcgi;
-    proxy_temp_path {temp}/proxy;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    {blocks}
-}}
-"""
+    return servers.nginx_main(run_dir, blocks, log_level="warn", connections=4096)
 
 
 def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:

@@ -144,6 +144,12 @@ def nginx_config(run_dir: Path, sites: dict[int, tuple[bool, bool]], mounts: lis
     for port, (keep_conn, buffering) in sites.items():
         locations = "".join(m.nginx(f"app{i}", keep_conn, buffering) for i, m in enumerate(mounts))
         servers += f"server {{ listen 127.0.0.1:{port}; {locations}\n}}\n"
+    return nginx_main(run_dir, upstreams + servers)
+
+
+def nginx_main(run_dir: Path, http: str, log_level: str = "info", connections: int = 1024) -> str:
+    """A whole nginx.conf for one foreground worker run as root, its pid,
+    logs and temp folders in `run_dir`, around the `http` block's content."""
     temp = run_dir / "nginx-temp"
     temp.mkdir(exist_ok=True)
     return f"""
@@ -151,19 +157,18 @@ user root;
 worker_processes 1;
 daemon off;
 pid {run_dir}/nginx.pid;
-error_log {run_dir}/nginx-error.log info;
-events {{ worker_connections 1024; }}
+error_log {run_dir}/nginx-error.log {log_level};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_max_body_size 1g;
+    keepalive_requests 1000000;
     client_body_temp_path {temp}/body;
     fastcgi_temp_path {temp}/fastcgi;
     proxy_temp_path {temp}/proxy;
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
-    keepalive_requests 100000;
-    {upstreams}
-    {servers}
+    {http}
 }}
 """
 
