@@ -120,8 +120,10 @@ class App:
         except ClientDisconnect:
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
             return None
-        except Exception:
-            hint = "" if has_event_loop(scope) else NO_LOOP_HINT
+        except Exception as error:
+            # asyncio's "no running event loop", sniffio's and run_blocking's
+            # refusals are RuntimeErrors: those get the way out.
+            hint = NO_LOOP_HINT if isinstance(error, RuntimeError) and not has_event_loop(scope) else ""
             self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
             return error_response(500)
         return response
@@ -218,10 +220,11 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
         raise TypeError("allowed_hosts is a list of host names, not one string")
     checked = []
     for pattern in patterns:
-        name = pattern.lower().rstrip(".")
+        name = pattern.lower().removesuffix(".")  # one: the root's dot of a fully qualified name
         host = name.removeprefix("*.")
         has_port = not host.endswith("]") if host.startswith("[") else ":" in host
-        if name != "*" and (has_port or "*" in host or not valid_host(host)):
+        bad = has_port or "*" in host or host.startswith(".") or host.endswith(".") or not valid_host(host)
+        if pattern != "*" and bad:
             raise ValueError(f"allowed_hosts: {pattern!r} is not a host name, '*.name' or '*'")
         checked.append(name)
     return tuple(checked)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .app import NO_LOOP_HINT, App, error_response
+from .app import App, error_response
 from .types import NO_EVENT_LOOP, ASGIApp, Message, Receive, Scope
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def serve_blocking(app: ASGIApp, scope: Scope, exchange: Exchange) -> None:
     if lifespan.startup():
         scope["state"] = dict(lifespan.state)
         run_blocking(_call(app, scope, exchange))
-    else:
+    if exchange.status is None:  # a failed startup, or a call ended by run_blocking
         run_blocking(error_response(500)(scope, exchange.receive, exchange.send))
     lifespan.shutdown()
 
@@ -282,9 +282,9 @@ def run_blocking(coroutine: Coroutine[Any, Any, None], until_parked: bool = Fals
                 return
             elif not refused:
                 refused = True
-                error = RuntimeError(f"awaited {yielded!r}, which needs an event loop{NO_LOOP_HINT}")
-                yielded = coroutine.throw(error)
+                yielded = coroutine.throw(RuntimeError(f"awaited {yielded!r}, which needs an event loop"))
             else:  # it awaits on regardless: end it, its finally blocks run
+                log.error("ended a coroutine that awaited %r with no event loop to run it", yielded)
                 coroutine.close()
                 return
     except StopIteration:

@@ -290,6 +290,36 @@ def test_with_no_event_loop_awaiting_a_loop_is_a_500_that_says_what_to_do(caplog
     assert "asyncweb.run(app, event_loop=True)" in caplog.text
 
 
+class Stubborn:
+    """An awaitable that a loop would have to run, awaited again after its
+    first refusal."""
+
+    def __await__(self) -> Any:
+        yield "a future"
+
+
+def test_with_no_event_loop_a_handler_that_awaits_on_regardless_still_gets_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        try:
+            await Stubborn()
+        except RuntimeError:
+            await Stubborn()
+
+    code, output, _ = run_cgi(App(handler), {"REQUEST_METHOD": "GET"}, event_loop=False)
+    assert (code, split(output)[0][0]) == (0, "Status: 500 Internal Server Error")
+    assert "with no event loop to run it" in caplog.text
+
+
+def test_with_no_event_loop_only_loop_errors_get_the_hint(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        raise KeyError("a plain bug")
+
+    run_cgi(App(handler), {"REQUEST_METHOD": "GET"}, event_loop=False)
+    assert "a plain bug" in caplog.text and "event_loop=True" not in caplog.text
+
+
 def test_event_loop_true_serves_the_same_handler() -> None:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         await asyncio.sleep(0.01)
