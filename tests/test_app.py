@@ -184,11 +184,13 @@ async def test_allowed_hosts_answers_400_before_the_body_is_read() -> None:
         (b"example.com.evil.com", 400),
         (b"evilexample.org", 400),
         (b"example.com/x", 400),  # no host at all
+        (b"example.com.", 200),  # fully qualified
+        (b"example.com..", 400),
     ]:
         answered, reads = await post_form(app, host)
         assert (host, answered) == (host, status)
         assert reads == (status == 200)  # a refused request's body stays unread
-    assert len(calls) == 5
+    assert len(calls) == 6
     no_host = await call(app, {**HTTP_SCOPE, "headers": []}, [])
     assert no_host[0]["status"] == 400
 
@@ -205,7 +207,10 @@ async def test_allowed_hosts_checks_the_forwarded_host_behind_a_trusted_proxy() 
         assert sent[0]["status"] == status
 
 
-@pytest.mark.parametrize("patterns", ["example.com", ["example.com:80"], ["a b"], ["*example.com"], [""]])
+@pytest.mark.parametrize(
+    "patterns",
+    ["example.com", ["example.com:80"], ["a b"], ["*example.com"], [""], ["*."], ["*.."], [".example.com"], ["a.."]],
+)
 def test_allowed_hosts_refuses_what_is_no_host_pattern(patterns: Any) -> None:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         pass

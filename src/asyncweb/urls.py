@@ -91,7 +91,7 @@ def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
     if not host:
         return False
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.lower().rstrip(".")
+    name = name.lower().removesuffix(".")
     for pattern in patterns:
         if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
             return True
