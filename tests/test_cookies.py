@@ -55,6 +55,12 @@ def test_expires_is_written_in_gmt(expires: datetime) -> None:
     assert format_set_cookie("a", "1", expires=expires) == "a=1; Path=/; Expires=Wed, 02 Jan 2030 03:04:05 GMT"
 
 
+@pytest.mark.parametrize("expires", [1.7e12, -1e11, 1e300, float("nan")])  # e.g. milliseconds given for seconds
+def test_expires_out_of_what_browsers_parse_is_refused(expires: float) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        format_set_cookie("a", "1", expires=expires)
+
+
 def test_expires_in_seconds_from_now() -> None:
     line = format_set_cookie("a", "1", expires=3600)
     stamp = line.split("Expires=")[1]

@@ -51,8 +51,14 @@ def _check(value: str, what: str) -> str:
 
 
 def _http_date(expires: datetime | float) -> str:
-    # utctimetuple() takes a naive datetime as UTC, as it is.
-    moment = time.gmtime(time.time() + expires) if isinstance(expires, int | float) else expires.utctimetuple()
+    try:
+        # utctimetuple() takes a naive datetime as UTC, as it is.
+        moment = time.gmtime(time.time() + expires) if isinstance(expires, int | float) else expires.utctimetuple()
+        year = moment.tm_year
+    except (OverflowError, OSError, ValueError):  # beyond what the C library's time handles, or NaN
+        year = 0
+    if not 1601 <= year <= 9999:  # what browsers parse (e.g. milliseconds given for seconds)
+        raise ValueError(f"cookie expiry {expires!r} is out of range: give seconds from now or a datetime")
     return (
         f"{_DAYS[moment.tm_wday]}, {moment.tm_mday:02d} {_MONTHS[moment.tm_mon - 1]} {moment.tm_year:04d} "
         f"{moment.tm_hour:02d}:{moment.tm_min:02d}:{moment.tm_sec:02d} GMT"
@@ -88,7 +94,7 @@ def format_set_cookie(
     if path is not None:
         parts.append("Path=/" if path == "/" else f"Path={_check(path, 'cookie path')}")  # the default needs no check
     if max_age is not None:
-        seconds = int(max_age) if isinstance(max_age, int | float) else int(max_age.total_seconds())
+        seconds = int(max_age.total_seconds()) if hasattr(max_age, "total_seconds") else int(max_age)
         parts.append(f"Max-Age={seconds}")
     if expires is not None:
         parts.append(f"Expires={_http_date(expires)}")
