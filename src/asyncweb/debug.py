@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
@@ -114,8 +114,8 @@ class Request:
     length: int
 
 
-def build_request(call: Call, stdin: BinaryIO | None = None) -> Request:
-    """The request `call` describes; `stdin` is read for a raw body `@-`."""
+def build_request(call: Call, stdin_body: bytes = b"") -> Request:
+    """The request `call` describes; `stdin_body` is the raw body `@-`."""
     method = call.method or ("POST" if call.files or call.body is not None else "GET")
     if (call.files or call.body is not None) and method in _QUERY_METHODS:
         raise UsageError(f"a file upload or raw body needs a request body, which {method} has not: use POST")
@@ -135,11 +135,12 @@ def build_request(call: Call, stdin: BinaryIO | None = None) -> Request:
     length = 0
     content_type = None
     if call.body == "-":
-        data = stdin.read() if stdin is not None else b""
-        body, length, content_type = iter((data,)), len(data), "application/octet-stream"
+        body, length, content_type = iter((stdin_body,)), len(stdin_body), "application/octet-stream"
     elif call.body is not None:
         body, length = file_chunks(call.body), os.path.getsize(call.body)
-        content_type = mimetypes.guess_type(call.body)[0] or "application/octet-stream"
+        kind, encoding = mimetypes.guess_type(call.body)
+        # A compressed file (data.json.gz) is sent as it is, not as its content's type.
+        content_type = kind if kind is not None and encoding is None else "application/octet-stream"
     elif call.files:
         multipart = MultipartBody(call.fields, call.files)
         body, length, content_type = multipart.chunks(), multipart.length, multipart.content_type
@@ -176,6 +177,13 @@ def build_request(call: Call, stdin: BinaryIO | None = None) -> Request:
     for key, values in joined.items():
         environ[key] = join_header_values(key, values)
     return Request(environ, body, length)
+
+
+def _read_bytes(stream: TextIO) -> bytes:
+    """All of `stream` as bytes: its binary buffer when it has one (a real
+    stdin), else its text encoded as UTF-8 (io.StringIO)."""
+    buffer = getattr(stream, "buffer", None)
+    return buffer.read() if buffer is not None else stream.read().encode("utf-8")
 
 
 class Capture:
@@ -223,7 +231,7 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
         parsed = parse_call(args)
         if not parsed.fields and not parsed.files and parsed.body is None and not stdin.isatty():
             read_fields(parsed, stdin)
-        request = build_request(parsed, getattr(stdin, "buffer", None))
+        request = build_request(parsed, _read_bytes(stdin) if parsed.body == "-" else b"")
     except UsageError as exc:
         print(f"error: {exc}\nusage: {USAGE}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ and a script's `asyncweb.run(app)` started from the command line."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from asyncweb.debug import UsageError, parse_call
+from asyncweb.debug import UsageError, call, parse_call
 from tests.support import ROOT
 
 
@@ -109,6 +110,28 @@ def test_a_raw_body_from_a_file_typed_by_its_extension(tmp_path: Path) -> None:
     echoed = echo("PUT", "/x", f"@{tmp_path / 'order.json'}")
     assert (echoed["method"], echoed["fields"]) == ("PUT", [])
     assert ["content-type", "application/json"] in echoed["headers"]
+
+
+def test_a_compressed_raw_body_is_not_typed_as_its_content(tmp_path: Path) -> None:
+    (tmp_path / "order.json.gz").write_bytes(b"\x1f\x8b not really gzip")
+    echoed = echo("/x", f"@{tmp_path / 'order.json.gz'}")
+    assert ["content-type", "application/octet-stream"] in echoed["headers"]
+
+
+def test_a_raw_body_from_a_text_stdin_in_process() -> None:
+    from asyncweb.debug import build_request, parse_call
+
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append((await receive())["body"])
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body"})
+
+    assert call(app, ["/x", "@-"], stdin=io.StringIO('{"a": "é"}')) == 0
+    assert seen == ['{"a": "é"}'.encode()]
+    assert build_request(parse_call(["/x", "@-"])).length == 0  # nothing given: an empty body
 
 
 def test_a_raw_body_from_stdin_with_its_content_type() -> None:
