@@ -137,9 +137,7 @@ class Mount:
 
 def nginx_config(run_dir: Path, sites: dict[int, tuple[bool, bool]], mounts: list[Mount]) -> str:
     """One server per port, each with its (keep_conn, request_buffering)."""
-    upstreams = "".join(
-        f"upstream app{i} {{ server unix:{m.socket}; keepalive 16; }}\n" for i, m in enumerate(mounts)
-    )
+    upstreams = "".join(f"upstream app{i} {{ server unix:{m.socket}; keepalive 16; }}\n" for i, m in enumerate(mounts))
     servers = ""
     for port, (keep_conn, buffering) in sites.items():
         locations = "".join(m.nginx(f"app{i}", keep_conn, buffering) for i, m in enumerate(mounts))
