@@ -115,7 +115,9 @@ def serve(
 
     An asyncweb App runs with no event loop unless the process imported an
     async library (`oneshot.needs_event_loop`); `event_loop=True` forces
-    asyncio, for a handler that imports one only when it runs. While the
+    asyncio, for a handler that imports one only when it runs, and
+    `event_loop=False` forces the loop-free run, which suits only apps that
+    await nothing but receive and send (an asyncweb App's own machinery). While the
     app runs, `sys.stdout` points to stderr: a stray `print()` ends up in
     the server's error log instead of inside the response.
     """
