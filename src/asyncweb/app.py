@@ -13,12 +13,12 @@ from .request import Request
 from .response import Response
 from .types import Message, Receive, Scope, Send, has_event_loop
 from .uploads import TargetFunction
-from .urls import host_allowed, valid_host
+from .urls import host_allowed, strip_port, valid_host
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
-NO_LOOP_HINT = (
+_NO_LOOP_HINT = (
     " (served with no event loop, as `asyncweb.run` does for CGI when nothing imported asyncio:"
     " a handler that needs one, e.g. for httpx.AsyncClient, wants `asyncweb.run(app, event_loop=True)`)"
 )
@@ -123,7 +123,7 @@ class App:
         except Exception as error:
             # asyncio's "no running event loop", sniffio's and run_blocking's
             # refusals are RuntimeErrors: those get the way out.
-            hint = NO_LOOP_HINT if isinstance(error, RuntimeError) and not has_event_loop(scope) else ""
+            hint = _NO_LOOP_HINT if isinstance(error, RuntimeError) and not has_event_loop(scope) else ""
             self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
             return error_response(500)
         return response
@@ -222,8 +222,8 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     for pattern in patterns:
         name = pattern.lower().removesuffix(".")  # one: the root's dot of a fully qualified name
         host = name.removeprefix("*.")
-        has_port = not host.endswith("]") if host.startswith("[") else ":" in host
-        bad = has_port or "*" in host or host.startswith(".") or host.endswith(".") or not valid_host(host)
+        # A port, a stray '*', or a dot at either end ("*." and ".name" among them).
+        bad = strip_port(host) != host or "*" in host or host.strip(".") != host or not valid_host(host)
         if pattern != "*" and bad:
             raise ValueError(f"allowed_hosts: {pattern!r} is not a host name, '*.name' or '*'")
         checked.append(name)

@@ -42,11 +42,11 @@ def _deadline_clock() -> Callable[[], float]:
     anyio.current_time (0.7 us)."""
     import asyncio
 
-    import anyio
-
     try:
         return asyncio.get_running_loop().time
     except RuntimeError:  # trio
+        import anyio
+
         return anyio.current_time
 
 

@@ -84,14 +84,18 @@ class URLParts:
         return self.origin + (quote(path, safe=_PATH_SAFE) or "/")
 
 
+def strip_port(host: str) -> str:
+    """`host` without its `:port`; a bracketed IPv6 address keeps its colons."""
+    return host if host.endswith("]") else host.rsplit(":", 1)[0]
+
+
 def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
     """Whether `host` (a Host header's value, port and all) is one of
     `patterns`: a name (any case), `*.name` for any subdomain of `name`, or
     `*` for any host at all. An empty host (none given, or no host) is not."""
     if not host:
         return False
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.lower().removesuffix(".")
+    name = strip_port(host).lower().removesuffix(".")
     for pattern in patterns:
         if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
             return True
