@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import os
 import re
 import sys
@@ -28,7 +27,7 @@ from typing import TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
-from .formencode import MultipartBody, file_chunks
+from .formencode import MultipartBody, file_chunks, file_type
 from .headers import check_name, check_value
 from .importer import load_app
 from .oneshot import Exchange, serve_one
@@ -138,9 +137,7 @@ def build_request(call: Call, stdin_body: bytes = b"") -> Request:
         body, length, content_type = iter((stdin_body,)), len(stdin_body), "application/octet-stream"
     elif call.body is not None:
         body, length = file_chunks(call.body), os.path.getsize(call.body)
-        kind, encoding = mimetypes.guess_type(call.body)
-        # A compressed file (data.json.gz) is sent as it is, not as its content's type.
-        content_type = kind if kind is not None and encoding is None else "application/octet-stream"
+        content_type = file_type(call.body)
     elif call.files:
         multipart = MultipartBody(call.fields, call.files)
         body, length, content_type = multipart.chunks(), multipart.length, multipart.content_type

@@ -34,7 +34,7 @@ class MultipartBody:
             head = b"Content-Disposition: " + _disposition(name)
             self._parts.append((head, (value or "").encode("utf-8")))
         for name, path in files:
-            content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            content_type = file_type(path)
             head = b"Content-Disposition: " + _disposition(name, os.path.basename(path))
             self._parts.append((head + b"\r\nContent-Type: " + content_type.encode(), path))
         self.length = sum(len(self._opening(head)) + self._size(value) + 2 for head, value in self._parts)
@@ -70,3 +70,10 @@ def file_chunks(path: str) -> Iterator[bytes]:
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK_SIZE):
             yield chunk
+
+
+def file_type(path: str) -> str:
+    """The media type a file is sent as, from its name. A compressed file
+    (data.json.gz) goes as it is, not as its content's type."""
+    kind, encoding = mimetypes.guess_type(path)
+    return kind if kind is not None and encoding is None else "application/octet-stream"
