@@ -451,21 +451,11 @@ class Connection:
         """`stdout(data)` and `end_request`, in one piece: a small response
         is one STDOUT record, the empty one and END_REQUEST, built here with
         two struct packs."""
-        request = self._requests.get(request_id)
-        if not data or len(data) > MAX_CONTENT or request is None or request.stderr_used:
+        if not data or len(data) > MAX_CONTENT:
             return self.stdout(request_id, data) + self.end_request(request_id, app_status)
-        # end_request's usual path, inline.
-        del self._requests[request_id]
-        if not request.keep_conn:
-            self._close_requested = True
         padding = -len(data) % 8
         header = HEADER.pack(VERSION, _STDOUT, request_id, len(data), padding)
-        if request_id < len(_COMPLETE) and not app_status:
-            closing = _COMPLETE[request_id]
-        else:
-            stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
-            closing = _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, 0)
-        return b"".join((header, data, _PADDING[padding], closing))
+        return b"".join((header, data, _PADDING[padding], self.end_request(request_id, app_status)))
 
     def stderr(self, request_id: int, data: bytes) -> bytes:
         """Bytes for the web server's error log."""
@@ -488,7 +478,10 @@ class Connection:
         if request.stderr_used:
             out = pack_record(RecordType.STDOUT, request_id) + pack_record(RecordType.STDERR, request_id)
             return out + end_request_record(request_id, app_status, status)
-        # Empty STDOUT then END_REQUEST, in one pack: every response ends so.
+        # Empty STDOUT then END_REQUEST, in one pack: every response ends so,
+        # most of them successfully and on a low request id.
+        if request_id < len(_COMPLETE) and not app_status and status == ProtocolStatus.REQUEST_COMPLETE:
+            return _COMPLETE[request_id]
         stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
         return _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, status)
 
