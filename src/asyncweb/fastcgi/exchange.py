@@ -121,8 +121,7 @@ class Exchange:
             # RFC 3875 / FastCGI 6.2: fewer bytes than CONTENT_LENGTH means
             # the upload was cut off.
             self.aborted = True
-        if self._changed is not None:  # the app waits (a GET's usually does not)
-            self._wake()
+        self._wake()
 
     def abort(self) -> None:
         self.aborted = True
@@ -179,8 +178,7 @@ class Exchange:
         # The last body, the end of STDOUT and END_REQUEST in one write.
         self.done = True
         out = self.conn.codec.stdout_and_end(self.request_id, data, app_status)
-        if self._changed is not None:
-            self._wake()
+        self._wake()
         if self.buffered > BODY_HIGH_WATER:
             self.conn.resume_reading()
         return out
