@@ -337,33 +337,30 @@ class Connection:
             pos = end + plen
             request = requests.get(rid)  # never id 0: that is a management record
             if request is None:
-                if rtype == _BEGIN_REQUEST and clen == 8 and rid:
-                    role, flags = BEGIN_BODY.unpack_from(data, start)
-                    # The usual BEGIN_REQUEST inline; _begin refuses the rest.
-                    if role == _RESPONDER and len(requests) < self._max_requests:
-                        keep_conn = bool(flags & KEEP_CONN)
-                        request = requests[rid] = _Request(keep_conn)
-                        # A request without a body, as nginx sends it: one
-                        # PARAMS record, then the empty PARAMS and the empty
-                        # STDIN, matched at once; anything else takes the
-                        # loop, record by record.
-                        if size - pos >= 24 and rid < len(_BODILESS_ENDS):
-                            version, rtype, params_id, clen, plen = unpack(data, pos)
-                            start = pos + 8
-                            end = start + clen + plen
-                            if (
-                                rtype == _PARAMS
-                                and params_id == rid
-                                and version == VERSION
-                                and 0 < clen <= self._max_params_size
-                                and data[end : end + 16] == _BODILESS_ENDS[rid]
-                            ):
-                                params, headers = unpack_request_params(data[start : start + clen])
-                                request.stage = _INPUT_DONE
-                                events.append(RequestStarted(rid, params, keep_conn, headers))
-                                events.append(RequestBodyEnd(rid))
-                                pos = end + 16
-                        continue
+                if rtype == _BEGIN_REQUEST and rid:
+                    self._begin(rid, data[start:end], events)
+                    request = requests.get(rid)
+                    # A request without a body, as nginx sends it: one PARAMS
+                    # record, then the empty PARAMS and the empty STDIN,
+                    # matched at once; anything else (or a refused
+                    # BEGIN_REQUEST) takes the loop, record by record.
+                    if request is not None and size - pos >= 24 and rid < len(_BODILESS_ENDS):
+                        version, rtype, params_id, clen, plen = unpack(data, pos)
+                        start = pos + 8
+                        end = start + clen + plen
+                        if (
+                            rtype == _PARAMS
+                            and params_id == rid
+                            and version == VERSION
+                            and 0 < clen <= self._max_params_size
+                            and data[end : end + 16] == _BODILESS_ENDS[rid]
+                        ):
+                            params, headers = unpack_request_params(data[start : start + clen])
+                            request.stage = _INPUT_DONE
+                            events.append(RequestStarted(rid, params, request.keep_conn, headers))
+                            events.append(RequestBodyEnd(rid))
+                            pos = end + 16
+                    continue
                 self._record(rtype, rid, data[start:end], events)
             elif rtype == _STDIN and request.stage == _IN_BODY:
                 if clen:
