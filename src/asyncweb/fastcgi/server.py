@@ -117,7 +117,7 @@ class _Slots:
     taken."""
 
     def __init__(self, limit: int) -> None:
-        self.free = limit  # read by the transports' hot path
+        self.free = limit  # slots free now (the in-process benchmark reads it)
         self._freed: anyio.Event | None = None
         self._callbacks: deque[Callable[[], None]] = deque()
 

@@ -161,10 +161,7 @@ class TransportConnection(asyncio.Protocol):
     def _start(self, event: RequestStarted) -> bool:
         """Start the app on a request; False when no slot is free."""
         server = self.server
-        slots = server.slots
-        if slots.free:  # try_acquire's usual case, inline
-            slots.free -= 1
-        elif not slots.try_acquire(self._slot_freed):
+        if not server.slots.try_acquire(self._slot_freed):
             return False
         scope = make_scope(server, event, self.peer)
         if scope is None:
