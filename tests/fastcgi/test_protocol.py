@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -323,6 +325,17 @@ def test_stdout_and_end_is_stdout_then_end_request(size: int, stderr: bool, rid:
     assert one.stdout_and_end(rid, data, app_status) == two.stdout(rid, data) + two.end_request(rid, app_status)
 
 
+def http_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """The ASGI headers a block's HTTP_* pairs should give, written out plainly
+    (the body's own headers come from CONTENT_TYPE and CONTENT_LENGTH)."""
+    body_headers = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+    return [
+        (n[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
+        for n, v in pairs
+        if n.startswith("HTTP_") and n not in body_headers
+    ]
+
+
 def outcome(conn: Connection, data: bytes, step: int) -> list[Event] | str:
     try:
         return feed(conn, data, step)
@@ -353,11 +366,7 @@ def test_a_bodiless_request_read_whole_gives_what_record_by_record_does(
     if isinstance(whole, list):
         started = whole[0]
         assert isinstance(started, RequestStarted)
-        assert started.headers == [
-            (n[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
-            for n, v in params.items()
-            if n.startswith("HTTP_") and n not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
-        ]
+        assert started.headers == http_headers(params.items())
 
 
 def reference_pairs(data: bytes) -> list[tuple[str, str]] | None:
@@ -406,10 +415,6 @@ def test_params_match_a_plain_reading_whole_or_cut(pairs: list[tuple[str, str]],
         joined.setdefault(name, []).append(value)
     assert params == {n: v[0] if len(v) == 1 else join_header_values(n, v) for n, v in joined.items()}
     if headers is not None:
-        assert headers == [
-            (n[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
-            for n, v in expected
-            if n.startswith("HTTP_") and n not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
-        ]
+        assert headers == http_headers(expected)
     else:
         assert len(joined) < len(expected)
