@@ -7,16 +7,17 @@ import re
 from collections.abc import Iterable
 from http import HTTPStatus
 
-_STATUS_LINES = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+_STATUS_LINES: dict[object, bytes] = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 # Each field a token name and a value of visible characters, SP and HTAB
 # (RFC 9110 5.5), every line ending in CRLF, then the blank line.
 _FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n")
 
 
-def render_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """`Status:`, the app's fields and a blank line. A bad name, a control
-    character in a value, or a CR/LF that would forge another line raises
-    ValueError. Built as bytes in one join and checked in one pass: this
+def render_head(status: object, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """`Status:`, the app's fields and a blank line. A status that is not an
+    int from 100 to 999 (the app's message may hold anything), a bad name, a
+    control character in a value, or a CR/LF that would forge another line
+    raises ValueError. Built as bytes in one join and checked in one pass: this
     runs for every FastCGI response."""
     line = _STATUS_LINES.get(status)
     if line is None:

@@ -1,0 +1,42 @@
+"""The FastCGI hot path compiled with mypyc, as release wheels carry it,
+must behave as the plain modules do: the FastCGI tests (nginx, lighttpd and
+cgi-fcgi included) and the CGI tests run again against that build."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import compiled
+
+
+@pytest.mark.slow
+def test_the_compiled_build_passes_the_fastcgi_and_cgi_tests(tmp_path: Path) -> None:
+    try:
+        site = compiled.build(tmp_path / "site")
+    except compiled.Unavailable as exc:
+        pytest.skip(f"no compiled build: {exc}")
+    # Servers the tests start inherit PYTHONPATH, so they run compiled too.
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    probe = "import importlib, sys; print(*(importlib.import_module(m).__file__ for m in sys.argv[1:]))"
+    modules = compiled.compiled_modules()
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe, *modules], env=env, capture_output=True, text=True, timeout=60
+    )
+    files = loaded.stdout.split()
+    assert modules and len(files) == len(modules), loaded.stderr
+    assert all(f.startswith(str(site)) and f.endswith(".so") for f in files), files
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fastcgi", "tests/cgi/test_cgi.py"],
+        cwd=compiled.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert " passed" in run.stdout, run.stdout[-2000:]
