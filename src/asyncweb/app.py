@@ -12,8 +12,11 @@ from .limits import Limits, MiB
 from .request import Request
 from .response import Response
 from .types import Message, Receive, Scope, Send, has_event_loop
-from .uploads import TargetFunction
 from .urls import host_allowed, strip_port, valid_host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .uploads import TargetFunction
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]

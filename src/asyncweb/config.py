@@ -1,9 +1,13 @@
 """What a Request needs to know of its App's options."""
 
-from typing import NamedTuple
+from __future__ import annotations
 
 from .limits import Limits, MiB
-from .uploads import TargetFunction
+from .records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .uploads import TargetFunction
 
 
 class Config(NamedTuple):

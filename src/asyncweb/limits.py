@@ -1,6 +1,6 @@
 """Size and count limits for request bodies, with safe defaults."""
 
-from typing import NamedTuple
+from .records import NamedTuple
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -9,26 +9,27 @@ import contextlib
 import errno
 import io
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .headers import Headers
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+    from typing import BinaryIO, Protocol
+
+    # What an App's `upload_target` may return for a file part: a path to write
+    # the bytes to directly, a writable binary file, or None for the default spool.
+    Target = str | os.PathLike[str] | BinaryIO | None
+    TargetFunction = Callable[[str, str, str | None], Target]
+
+    class _Writable(Protocol):
+        def write(self, data: memoryview, /) -> object: ...
+
 
 # tempfile, shutil and pathlib are imported where they are used: a CGI
 # process pays for every import, and most requests carry no upload.
-
-# What an App's `upload_target` may return for a file part: a path to write
-# the bytes to directly, a writable binary file, or None for the default spool.
-Target = str | os.PathLike[str] | BinaryIO | None
-TargetFunction = Callable[[str, str, str | None], Target]
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
-
-
-class _Writable(Protocol):
-    def write(self, data: memoryview, /) -> object: ...
 
 
 def open_temp(directory: str | None) -> tuple[int, str | None]:
