@@ -1,18 +1,22 @@
 """nginx -> asyncweb FastCGI, nginx -> fcgisgi and nginx -> uvicorn, side by side.
 
-    .venv/bin/pip install -e '.[bench]'   # fcgisgi, uvloop, httptools
+    .venv/bin/pip install -e '.[bench]'   # fcgisgi, uvloop, httptools, hatch-mypyc
     .venv/bin/python benchmarks/fastcgi.py [--rounds 3] [--duration 10]
 
 One nginx (1 worker, keep-alive to each upstream over a Unix socket, request
-buffering off) fronts the three servers, each serving the same raw ASGI app
-on uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
-body. Rounds run the servers in turn, so that background load on the machine
-hits all three alike; the table shows medians over the rounds
-(`--servers asyncweb,uvicorn` runs a subset). Needs nginx, wrk and curl.
+buffering off) fronts the servers, each serving the same raw ASGI app on
+uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
+body. asyncweb runs twice: as a release wheel ships it, its FastCGI hot path
+compiled with mypyc (built first, from this tree; needs a C compiler), and
+as plain Python, what an install from source runs. Rounds run the servers in
+turn, so that background load on the machine hits them alike; the table
+shows medians over the rounds (`--servers asyncweb,uvicorn` runs a subset).
+Needs nginx, wrk and curl.
 
 `--in-process` needs none of them: it times the Python side alone, nginx's
 bytes for the GET pushed through asyncweb's asyncio transport layer and
-through uvicorn's httptools protocol, with fake transports. Its instruction
+through uvicorn's httptools protocol, with fake transports (asyncweb as this
+interpreter imports it: PYTHONPATH set to a compiled build times that one). Its instruction
 count is steadier than any timing on a shared machine:
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
@@ -43,10 +47,11 @@ from typing import Any
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from asyncweb.types import Receive, Scope, Send  # noqa: E402
+from tests import compiled  # noqa: E402
 from tests.fastcgi import servers  # noqa: E402
 
 HELLO = b"Hello, world!"
-SERVERS = ("asyncweb", "fcgisgi", "uvicorn")
+SERVERS = ("asyncweb", "asyncweb-py", "fcgisgi", "uvicorn")
 QUIET_UVLOOP = ["--loop", "uvloop", "--log-level", "warning"]
 UVICORN_FAST = ["--http", "httptools", "--no-access-log"]
 
@@ -78,15 +83,21 @@ def serve_fcgisgi(sock: str) -> None:
 
 
 @contextmanager
-def start(name: str, run_dir: Path) -> Iterator[tuple[servers.Process, Path]]:
+def start(name: str, run_dir: Path, compiled_site: Path | None) -> Iterator[tuple[servers.Process, Path]]:
     sock = run_dir / f"{name}.sock"
     python, spec = servers.PYTHON, "benchmarks.fastcgi:app"
+    asyncweb = [python, "-m", "asyncweb", "fastcgi", spec, "--bind", f"unix:{sock}", *QUIET_UVLOOP]
     argv = {
-        "asyncweb": [python, "-m", "asyncweb", "fastcgi", spec, "--bind", f"unix:{sock}", *QUIET_UVLOOP],
+        "asyncweb": asyncweb,
+        "asyncweb-py": asyncweb,
         "fcgisgi": [python, "-m", "benchmarks.fastcgi", "serve-fcgisgi", str(sock)],
         "uvicorn": [python, "-m", "uvicorn", spec, "--uds", str(sock), *QUIET_UVLOOP, *UVICORN_FAST],
     }[name]
-    with servers.process(argv, run_dir / f"{name}.log", cwd=servers.ROOT) as proc:
+    env = dict(os.environ)
+    if name == "asyncweb":
+        assert compiled_site is not None
+        env["PYTHONPATH"] = str(compiled_site)
+    with servers.process(argv, run_dir / f"{name}.log", cwd=servers.ROOT, env=env) as proc:
         servers.wait_until(sock.exists, 30, name, proc.log)
         os.chmod(sock, 0o666)
         yield proc, sock
@@ -293,7 +304,9 @@ def main() -> int:
     args = parser.parse_args()
     names = tuple(n for n in SERVERS if n in args.servers.split(","))
     if args.in_process:
-        return micro(tuple(n for n in names if n != "fcgisgi"), args.requests, args.repeat, args.connections)
+        return micro(
+            tuple(n for n in names if n in ("asyncweb", "uvicorn")), args.requests, args.repeat, args.connections
+        )
     for tool in ("nginx", "wrk", "curl"):
         if servers.find(tool) is None:
             print(f"{tool} is not installed", file=sys.stderr)
@@ -307,9 +320,19 @@ def main() -> int:
             block = os.urandom(1 << 20)
             for _ in range(args.upload_mib):
                 f.write(block)
+        compiled_site = None
+        if "asyncweb" in names:
+            try:
+                compiled_site = compiled.build(run_dir / "compiled")
+            except compiled.Unavailable as exc:
+                print(f"asyncweb's compiled build skipped: {exc}", file=sys.stderr)
+                names = tuple(n for n in names if n != "asyncweb")
+            else:
+                if not compiled.is_compiled(compiled_site):
+                    raise RuntimeError(f"the build loads {compiled.loaded_files(compiled_site)}")
         procs, sockets = {}, {}
         for name in names:
-            procs[name], sockets[name] = stack.enter_context(start(name, run_dir))
+            procs[name], sockets[name] = stack.enter_context(start(name, run_dir, compiled_site))
         ports = {name: servers.free_port() for name in names}
         config = nginx_config(run_dir, ports, sockets)
         stack.enter_context(servers.nginx(run_dir, config, list(ports.values())))
@@ -346,7 +369,8 @@ def main() -> int:
     print("| behind nginx (1 worker) | req/s | p99 latency | server CPU per request | upload MB/s | peak RSS |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     label = {
-        "asyncweb": "nginx -> asyncweb FastCGI",
+        "asyncweb": "nginx -> asyncweb FastCGI, mypyc build",
+        "asyncweb-py": "nginx -> asyncweb FastCGI, pure Python",
         "fcgisgi": "nginx -> fcgisgi 0.2.3 FastCGI",
         "uvicorn": "nginx -> proxy_pass -> uvicorn (httptools)",
     }

@@ -53,3 +53,17 @@ def build(dest: Path) -> Path:
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(dest)
     return dest
+
+
+def loaded_files(site: Path) -> list[str]:
+    """The files the compiled modules load from with `site` first on
+    PYTHONPATH (each should be an extension in `site`)."""
+    probe = "import importlib, sys; print(*(importlib.import_module(m).__file__ for m in sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [sys.executable, "-c", probe, *compiled_modules()]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True).stdout.split()
+
+
+def is_compiled(site: Path) -> bool:
+    files = loaded_files(site)
+    return bool(files) and all(f.startswith(str(site)) and f.endswith(".so") for f in files)

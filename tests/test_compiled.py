@@ -22,14 +22,7 @@ def test_the_compiled_build_passes_the_fastcgi_and_cgi_tests(tmp_path: Path) -> 
         pytest.skip(f"no compiled build: {exc}")
     # Servers the tests start inherit PYTHONPATH, so they run compiled too.
     env = {**os.environ, "PYTHONPATH": str(site)}
-    probe = "import importlib, sys; print(*(importlib.import_module(m).__file__ for m in sys.argv[1:]))"
-    modules = compiled.compiled_modules()
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe, *modules], env=env, capture_output=True, text=True, timeout=60
-    )
-    files = loaded.stdout.split()
-    assert modules and len(files) == len(modules), loaded.stderr
-    assert all(f.startswith(str(site)) and f.endswith(".so") for f in files), files
+    assert compiled.is_compiled(site), compiled.loaded_files(site)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fastcgi", "tests/cgi/test_cgi.py"],
         cwd=compiled.ROOT,
