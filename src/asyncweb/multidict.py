@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
 
-V = TypeVar("V", covariant=True)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    V = TypeVar("V", covariant=True)
 
 
-class MultiDict(Mapping[str, V], Generic[V]):
+# Generic through Mapping alone, which also gives `MultiDict[str]` at run time.
+class MultiDict(Mapping[str, "V"]):
     """Pairs in their original order, repeated keys kept.
 
     As a mapping, `md[key]` is the first value for the key (as PEP 222's
