@@ -33,3 +33,11 @@ def test_the_compiled_build_passes_the_fastcgi_and_cgi_tests(tmp_path: Path) -> 
     )
     assert run.returncode == 0, run.stdout[-5000:]
     assert " passed" in run.stdout, run.stdout[-2000:]
+
+
+def test_no_compiled_module_shadows_the_sources() -> None:
+    # An in-place mypyc build (`pip wheel .` with the hook on) leaves
+    # extensions in src/; Python would import them instead of the .py files
+    # beside them, so every other test would run stale code.
+    stale = sorted(str(p.relative_to(compiled.ROOT)) for p in (compiled.ROOT / "src").rglob("*.so"))
+    assert not stale, f"remove these compiled leftovers: {stale}"
