@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
 
 from .headers import TOKEN, check_value
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # datetime is imported only by who sets such a cookie: a CGI start-up spares it
     from datetime import datetime, timedelta
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class NoKeyErrors(dict[str, Any]):
+class NoKeyErrors(dict[str, "Any"]):
     """A dict whose missing keys give '', never KeyError:
     `"%(a)s-%(b)s" % NoKeyErrors(a=1)` is `"1-"`."""
 
@@ -31,7 +33,7 @@ class _Placeholder:
         return "{" + self.key + (":" + spec if spec else "") + "}"
 
 
-class PartialStringSubstitution(dict[str, Any]):
+class PartialStringSubstitution(dict[str, "Any"]):
     """A dict whose missing keys give back their placeholder, so a template
     can be filled in several passes:
     `"%(a)s %(b)s" % PartialStringSubstitution(a=1)` is `"1 %(b)s"`, and

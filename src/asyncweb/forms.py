@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import BadRequest, PayloadTooLarge
@@ -18,6 +17,7 @@ from .multidict import MultiDict
 from .query import QueryParser, RawPair, decode_text
 from .uploads import UploadFile
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .multipart import PartStart
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Generator, Iterator
-from typing import TYPE_CHECKING, Any
 
 from .app import App, error_response
 from .types import NO_EVENT_LOOP, ASGIApp, Message, Receive, Scope
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
+    from typing import Any
 
 Sink = Callable[[Message], None]
 

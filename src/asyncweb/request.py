@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_CONFIG, Config
 from .cookies import parse_cookies
@@ -24,7 +23,10 @@ from .uploads import UploadFile
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import anyio
 
 Query = MultiDict[str | None]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from .cookies import format_set_cookie
 from .errors import reason_phrase
 from .headers import MutableHeaders, RawHeaders, check_value
 from .types import Receive, Scope, Send
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
 

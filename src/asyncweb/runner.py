@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import NoReturn
 
 from .types import ASGIApp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
