@@ -468,8 +468,22 @@ def test_the_cgi_path_imports_only_what_the_request_needs() -> None:
     assert not added & {"anyio", "argparse", "asyncweb.debug", "asyncweb.fastcgi", "asyncweb.importer"}
 
 
+COMMAND_PROBE = """\
+import sys
+from asyncweb.__main__ import main
+main(sys.argv[1:])
+sys.stderr.write("MODULES " + " ".join(sys.modules))
+"""
+
+
 def test_the_cgi_path_does_not_import_typing() -> None:
     # typing costs a CGI process about 3.5 ms: its import, and the final GC
     # walking its objects at exit. asyncweb spells TYPE_CHECKING itself.
     everything, _ = cgi_path_modules()
     assert "typing" not in everything
+    # Nor does `asyncweb cgi MODULE:APP`, for an app that is not a script.
+    command = [sys.executable, "-c", COMMAND_PROBE, "cgi", "examples.cgi_app:main"]
+    result = cgi_process(command, {"REQUEST_METHOD": "GET"})
+    assert result.stdout.startswith(b"Status: 200 OK\r\n"), result.stderr
+    modules = set(result.stderr.decode().rpartition("MODULES ")[2].split())
+    assert "asyncweb.importer" in modules and "typing" not in modules
