@@ -1,5 +1,7 @@
 """Size and count limits for request bodies, with safe defaults."""
 
+from __future__ import annotations
+
 from .records import NamedTuple
 
 KiB = 1024

@@ -1,7 +1,8 @@
 """`typing.NamedTuple`'s class syntax without importing typing (see types.py).
 
 Type checkers see typing's own NamedTuple. At run time a class written as
-`class Limits(NamedTuple): field: type = default` becomes the same
+`class Limits(NamedTuple): field: type = default`, in a module with
+`from __future__ import annotations`, becomes the same
 `collections.namedtuple` that typing would make of it: fields, defaults,
 `_replace`, equality, hashing and pickling alike.
 """
@@ -19,7 +20,9 @@ else:
         def __new__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
             if not bases:  # NamedTuple itself
                 return super().__new__(cls, name, bases, namespace)
-            annotations = namespace.get("__annotations__", {})
+            annotations = namespace.get("__annotations__")
+            if annotations is None:  # Python 3.14 defers annotations unless they are strings
+                raise TypeError(f"{name}: its module needs `from __future__ import annotations`")
             defaults = [namespace[field] for field in annotations if field in namespace]
             if any(field not in namespace for field in list(annotations)[len(annotations) - len(defaults) :]):
                 raise TypeError(f"{name}: a field without a default follows one with a default")
