@@ -391,6 +391,16 @@ def main() -> int:
             f"| {statistics.median(r['cpu']):.0f} µs | {statistics.median(r['nginx']):.0f} µs "
             f"| {statistics.median(r['mbs']):.0f} | {rss[name]:.0f} MiB |"
         )
+    if "uvicorn" in names:
+        # The servers of a round ran minutes apart at most, so a round's
+        # ratio sees less of the machine's drift than a ratio of medians.
+        print()
+        for name in (n for n in names if n != "uvicorn"):
+            ratios = sorted(a / u for a, u in zip(results[name]["rps"], results["uvicorn"]["rps"], strict=True))
+            print(
+                f"{name} / uvicorn req/s, round by round: median {statistics.median(ratios):.2f}x "
+                f"({ratios[0]:.2f}-{ratios[-1]:.2f})"
+            )
     return 0
 
 
