@@ -392,8 +392,12 @@ def test_a_failed_startup_is_a_500_without_calling_the_handler(caplog: pytest.Lo
 
 
 def cgi_process(command: list[str], environ: dict[str, str], body: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    # An empty environment apart from the CGI variables, as lighttpd gives.
+    # An empty environment apart from the CGI variables, as lighttpd gives;
+    # PYTHONPATH stays, so that under test_compiled.py these processes run
+    # the compiled build as the in-process tests do.
     env = {**ENVIRON, **environ, "CONTENT_LENGTH": str(len(body))}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(command, input=body, env=env, capture_output=True, timeout=30, cwd=ROOT)
 
 
