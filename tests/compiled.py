@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import tomllib
 import zipfile
@@ -38,6 +39,11 @@ def build(dest: Path) -> Path:
         raise Unavailable("hatch-mypyc is not installed (pip install -e '.[test]')")
     if not (shutil.which("cc") or shutil.which("gcc")):
         raise Unavailable("no C compiler")
+    # A compiler is often there without the headers (Debian: python3-dev),
+    # and the build would fail rather than be unavailable.
+    header = Path(sysconfig.get_path("include"), "Python.h")
+    if not header.exists():
+        raise Unavailable(f"no {header} (Debian: python3-dev)")
     with tempfile.TemporaryDirectory() as work:
         source, wheels = Path(work, "source"), Path(work, "wheels")
         source.mkdir()
