@@ -13,12 +13,14 @@ _STATUS_LINES: dict[object, bytes] = {s.value: b"Status: %d %s\r\n" % (s.value, 
 _FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n")
 
 
-def render_head(status: object, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
     """`Status:`, the app's fields and a blank line. A status that is not an
     int from 100 to 999 (the app's message may hold anything), a bad name, a
     control character in a value, or a CR/LF that would forge another line
-    raises ValueError. Built as bytes in one join and checked in one pass: this
-    runs for every FastCGI response."""
+    raises ValueError. The headers are typed as ASGI has them, two-item
+    iterables (tuples or lists), since the compiled build checks the
+    declared types at run time. Built as bytes in one join and checked in
+    one pass: this runs for every FastCGI response."""
     line = _STATUS_LINES.get(status)
     if line is None:
         if not isinstance(status, int) or not 100 <= status <= 999:

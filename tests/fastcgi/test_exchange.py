@@ -13,6 +13,13 @@ def test_status_line_fields_and_blank_line() -> None:
     assert render_head(299, []) == b"Status: 299 Unknown\r\n\r\n"
 
 
+def test_headers_as_lists() -> None:
+    # ASGI headers are an iterable of [name, value] two-item iterables: the
+    # spec's own examples send lists, and the compiled build must take them.
+    head = render_head(200, [[b"content-type", b"text/plain"], (b"x-a", b"1")])
+    assert head == b"Status: 200 OK\r\ncontent-type: text/plain\r\nx-a: 1\r\n\r\n"
+
+
 @pytest.mark.parametrize(
     "header",
     [
