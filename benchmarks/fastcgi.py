@@ -338,7 +338,9 @@ def main() -> int:
         ports = {name: servers.free_port() for name in names}
         config = nginx_config(run_dir, ports, sockets)
         master = stack.enter_context(servers.nginx(run_dir, config, list(ports.values()))).popen.pid
-        worker = int(Path(f"/proc/{master}/task/{master}/children").read_text().split()[0])
+        children = Path(f"/proc/{master}/task/{master}/children")
+        servers.wait_until(lambda: bool(children.read_text().split()), 10, "nginx's worker")
+        worker = int(children.read_text().split()[0])
         for name in names:  # warm up: connections, caches, lazy imports
             wrk(ports[name], 2, args.connections)
             upload(ports[name], data, size)

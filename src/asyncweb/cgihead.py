@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from http import HTTPStatus
 
-_STATUS_LINES: dict[object, bytes] = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+_STATUS_LINES: dict[int, bytes] = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 # Each field a token name and a value of visible characters, SP and HTAB
 # (RFC 9110 5.5), every line ending in CRLF, then the blank line.
 _FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n")
@@ -21,11 +21,10 @@ def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
     iterables (tuples or lists), since the compiled build checks the
     declared types at run time. Built as bytes in one join and checked in
     one pass: this runs for every FastCGI response."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not isinstance(status, int) or not 100 <= status <= 999:
-            raise ValueError(f"invalid HTTP status {status!r}")
-        line = b"Status: %d Unknown\r\n" % status
+    # type(), not isinstance: True and 200.0 are no statuses.
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ValueError(f"invalid HTTP status {status!r}")
+    line = _STATUS_LINES.get(status) or b"Status: %d Unknown\r\n" % status
     parts: list[bytes] = []
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")

@@ -481,7 +481,7 @@ sys.stderr.write("MODULES " + " ".join(sys.modules))
 
 
 def test_the_cgi_path_does_not_import_typing() -> None:
-    # typing costs a CGI process about 3.5 ms: its import, and the final GC
+    # typing costs a CGI process about 3 ms: its import, and the final GC
     # walking its objects at exit. asyncweb spells TYPE_CHECKING itself.
     everything, _ = cgi_path_modules()
     assert "typing" not in everything

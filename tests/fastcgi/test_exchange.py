@@ -40,7 +40,7 @@ def test_forged_lines_are_refused(header: tuple[bytes, bytes]) -> None:
         render_head(200, [(b"ok", b"fine"), header])
 
 
-@pytest.mark.parametrize("status", [99, 1000, "200"])
+@pytest.mark.parametrize("status", [99, 1000, "200", 200.0, True, [200]])
 def test_bad_status(status: object) -> None:
     with pytest.raises(ValueError):
         render_head(status, [])

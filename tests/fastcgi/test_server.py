@@ -531,3 +531,18 @@ async def test_a_freed_slot_wakes_every_waiter() -> None:
     await anyio.sleep(0)
     assert tried == ["gone", "next"]
     assert not slots.try_acquire(lambda: None)  # "next" holds it
+
+
+async def test_bytes_like_bodies_are_sent(fastcgi_server: Server) -> None:
+    # ASGI asks for bytes, but apps build bodies in bytearrays; the compiled
+    # build's codec takes bytes only, so the exchange converts.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": bytearray(b"one "), "more_body": True})
+        await send({"type": "http.response.body", "body": memoryview(b"two "), "more_body": True})
+        await send({"type": "http.response.body", "body": bytearray(b"three")})
+
+    async with fastcgi_server(app, lifespan="off") as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params()))
+        response = await c.response(1)
+    assert (response.status, response.body) == (200, b"one two three")

@@ -158,6 +158,8 @@ class Exchange:
             if self.aborted or self.conn.broken:
                 raise ClientDisconnected("the web server's client went away")
             body = b"" if self.head_only else message.get("body", b"")
+            if type(body) is not bytes:  # a bytearray or memoryview: the compiled codec takes bytes
+                body = bytes(body)
             if head:  # the first body carries the head
                 self.head = b""
                 body = head + body
