@@ -323,6 +323,14 @@ class Connection:
         events: list[Event] = []
         requests = self._requests
         unpack = HEADER.unpack_from
+        # Declared, as struct gives Any: the compiled build then keeps the
+        # header fields as machine ints (3% of a request's instructions).
+        version: int
+        rtype: int
+        rid: int
+        clen: int
+        plen: int
+        params_id: int
         pos, size = 0, len(data)
         # A small request from nginx is four records in one read; STDIN and
         # PARAMS of a known request are handled inline, the rest in _record.
