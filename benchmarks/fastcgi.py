@@ -49,6 +49,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from asyncweb.types import Receive, Scope, Send  # noqa: E402
 from tests import compiled  # noqa: E402
 from tests.fastcgi import servers  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 HELLO = b"Hello, world!"
 SERVERS = ("asyncweb", "asyncweb-py", "fcgisgi", "uvicorn")
@@ -335,7 +336,7 @@ def main() -> int:
         procs, sockets = {}, {}
         for name in names:
             procs[name], sockets[name] = stack.enter_context(start(name, run_dir, compiled_site))
-        ports = {name: servers.free_port() for name in names}
+        ports = {name: free_port() for name in names}
         config = nginx_config(run_dir, ports, sockets)
         master = stack.enter_context(servers.nginx(run_dir, config, list(ports.values()))).popen.pid
         children = Path(f"/proc/{master}/task/{master}/children")

@@ -17,13 +17,13 @@ import importlib.util
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from tests.support import free_port, wait_for_port
 
 from .apps import ROUTES, Reply, Route, normalized
 from .report import TARGET_NAMES, Sample, markdown, verdict
@@ -40,24 +40,6 @@ class WrkError(RuntimeError):
     """wrk failed, or saw errors or non-2xx answers."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"uvicorn did not listen on 127.0.0.1:{port} within {timeout}s")
-
-
 @contextlib.contextmanager
 def servers(targets: Sequence[str], stack: str) -> Iterator[dict[str, int]]:
     """One uvicorn per target; yields each target's port and stops them all."""
@@ -66,12 +48,12 @@ def servers(targets: Sequence[str], stack: str) -> Iterator[dict[str, int]]:
     ports: dict[str, int] = {}
     try:
         for target in targets:
-            ports[target] = port = _free_port()
+            ports[target] = port = free_port()
             command = [sys.executable, "-m", "uvicorn", f"benchmarks.apps:{target}", "--host", "127.0.0.1"]
             command += ["--port", str(port), "--loop", loop, "--http", protocol, "--lifespan", "off"]
             command += ["--no-access-log", "--log-level", "warning"]
             processes.append(subprocess.Popen(command, cwd=ROOT))
-            _wait_for(port, processes[-1])
+            wait_for_port(port, processes[-1], timeout=20)
         yield ports
     finally:
         for process in processes:

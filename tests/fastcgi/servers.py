@@ -26,13 +26,6 @@ def find(binary: str) -> str | None:
     return shutil.which(binary, path=os.environ.get("PATH", "") + os.pathsep + _SBIN)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def wait_until(ready: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not ready():

@@ -18,6 +18,7 @@ import pytest
 from asyncweb.fastcgi import is_listening_socket
 from asyncweb.importer import AppImportError, import_app
 from tests.fastcgi import servers, wire
+from tests.support import free_port
 
 APP = "tests.fastcgi.apps:app"
 
@@ -174,7 +175,7 @@ def test_lighttpd_spawns_the_app_on_fd_0(tmp_path: Path) -> None:
     binary = servers.find("lighttpd")
     if binary is None:
         pytest.skip("lighttpd not installed")
-    port = servers.free_port()
+    port = free_port()
     sock = tmp_path / "spawned.sock"
     command = f"{servers.PYTHON} -m asyncweb fastcgi {APP} --app-dir {servers.ROOT}"
     config = servers.lighttpd_config(tmp_path, port, [servers.Mount("", sock)])

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.fastcgi import apps, servers, wire
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +75,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pids[name] = proc.popen.pid
         ports: dict[str, int] = {}
         if servers.find("nginx"):
-            ports.update({name: servers.free_port() for name in NGINX_SITES})
+            ports.update({name: free_port() for name in NGINX_SITES})
             sites = {ports[name]: modes for name, modes in NGINX_SITES.items()}
             config = servers.nginx_config(run_dir, sites, mounts)
             stack.enter_context(servers.nginx(run_dir, config, list(sites)))
         if servers.find("lighttpd"):
-            ports["lighttpd"] = servers.free_port()
+            ports["lighttpd"] = free_port()
             config = servers.lighttpd_config(run_dir, ports["lighttpd"], mounts)
             stack.enter_context(servers.lighttpd(run_dir, config, ports["lighttpd"]))
         yield Stack(run_dir, mounts, logs, pids, ports)
