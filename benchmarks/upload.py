@@ -70,7 +70,7 @@ def minor_faults(pid: int) -> int:
 def run_parser(size: int, chunk: int, upload_dir: str, write: bool) -> None:
     from python_multipart.multipart import MultipartParser, MultipartState
 
-    from asyncweb.uploads import open_temp, write_all
+    from asyncweb.forms.uploads import open_temp, write_all
 
     fd, _ = open_temp(upload_dir) if write else (-1, None)
 
@@ -158,8 +158,8 @@ async def spool(size: int, chunk: int, upload_dir: str, strategy: str) -> list[f
     """Parse with asyncweb's decoder, spool with `strategy`; returns loop lags (s)."""
     import anyio
 
-    from asyncweb.multipart import MultipartDecoder, PartData
-    from asyncweb.uploads import open_temp, write_all
+    from asyncweb.forms.multipart import MultipartDecoder, PartData
+    from asyncweb.forms.uploads import open_temp, write_all
 
     lags: list[float] = []
     done = False
@@ -208,7 +208,7 @@ async def spool(size: int, chunk: int, upload_dir: str, strategy: str) -> list[f
 # -- the worker: one measurement in a fresh process ------------------------------
 def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any]:
     if not target.endswith("default malloc"):
-        from asyncweb.malloc import tune_malloc
+        from asyncweb._malloc import tune_malloc
 
         tune_malloc()
     run: Callable[[], Any]

@@ -240,7 +240,7 @@ async def test_lifespan_runs_the_hooks() -> None:
 
 @pytest.mark.anyio
 async def test_lifespan_startup_tunes_malloc_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
-    from asyncweb import malloc
+    from asyncweb import _malloc as malloc
 
     calls: list[int] = []
     monkeypatch.setattr(malloc, "tune_malloc", lambda: calls.append(1) or True)
@@ -258,7 +258,7 @@ async def test_lifespan_startup_tunes_malloc_unless_told_not_to(monkeypatch: pyt
 def test_tune_malloc_applies_on_glibc_but_not_in_a_cgi_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import platform
 
-    from asyncweb.malloc import tune_malloc
+    from asyncweb._malloc import tune_malloc
 
     assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
     monkeypatch.setenv("GATEWAY_INTERFACE", "CGI/1.1")

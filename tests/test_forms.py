@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from asyncweb import App, Request, Response, UploadFile
-from asyncweb import uploads as uploads_module
+from asyncweb.forms import uploads as uploads_module
 from tests.support import asgi_client
 
 Seen = dict[str, Any]

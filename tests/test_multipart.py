@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncweb.errors import BadRequest
-from asyncweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_options, safe_filename
+from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_options, safe_filename
 from tests.test_forms import file_part, multipart, text_part
 
 BODY = multipart(

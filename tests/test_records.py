@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from asyncweb.records import NamedTuple
+from asyncweb._records import NamedTuple
 
 
 class Theirs(typing.NamedTuple):
@@ -62,7 +62,7 @@ def test_a_field_without_default_after_one_with_is_refused() -> None:
 
 
 def test_limits_and_config_change_by_copy() -> None:
-    from asyncweb.config import Config
+    from asyncweb._config import Config
     from asyncweb.limits import Limits
 
     limits = Limits(max_files=5)

@@ -135,7 +135,7 @@ def test_a_host_header_that_is_no_host_is_ignored(host: bytes) -> None:
 
 
 def test_forwarded_headers_only_from_a_trusted_proxy() -> None:
-    from asyncweb.config import Config
+    from asyncweb._config import Config
 
     headers = [
         (b"host", b"internal:8000"),
@@ -207,7 +207,7 @@ async def test_body_and_stream_over_asgi() -> None:
 
 
 def test_scope_from_environ_survives_odd_ports() -> None:
-    from asyncweb.environ import scope_from_environ
+    from asyncweb.cgi.variables import scope_from_environ
 
     scope = scope_from_environ(
         {"REMOTE_ADDR": "1.2.3.4", "REMOTE_PORT": "\xb2", "SERVER_NAME": "h", "SERVER_PORT": "x"}

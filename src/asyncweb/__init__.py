@@ -2,9 +2,9 @@
 
 from . import pep222 as _pep222  # noqa: F401 - installs the PEP's spellings
 from .app import App, Handler
-from .dicts import NoKeyErrors, PartialStringSubstitution
 from .errors import BadRequest, ClientDisconnect, HTTPError, PayloadTooLarge
-from .forms import FormData
+from .forms.reader import FormData
+from .forms.uploads import UploadFile
 from .headers import Headers, MutableHeaders
 from .limits import Limits
 from .multidict import MultiDict
@@ -12,7 +12,7 @@ from .query import QueryError, QueryParser, build_query, parse_query
 from .request import Request
 from .response import Response
 from .runner import run
-from .uploads import UploadFile
+from .templating import NoKeyErrors, PartialStringSubstitution
 
 __version__ = "0.1.0"
 

@@ -12,8 +12,8 @@ import sys
 COMMANDS = {
     "serve": ("asyncweb.serve", "run an app under uvicorn"),
     "fastcgi": ("asyncweb.fastcgi.cli", "serve an app over FastCGI"),
-    "cgi": ("asyncweb.cgi", "serve one CGI request"),
-    "call": ("asyncweb.debug", "call an app in process from the command line"),
+    "cgi": ("asyncweb.cgi.host", "serve one CGI request"),
+    "call": ("asyncweb.cgi.call", "call an app in process from the command line"),
 }
 
 

@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from .config import Config
+from ._config import Config
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
@@ -16,7 +16,7 @@ from .urls import host_allowed, strip_port, valid_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .uploads import TargetFunction
+    from .forms.uploads import TargetFunction
 
 Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
@@ -201,7 +201,7 @@ class App:
             if phase == "startup" and self.tune_malloc:
                 # Lifespan means this App is a server's app: the process is
                 # ours to tune. Embedded or in-process use is left alone.
-                from .malloc import tune_malloc
+                from ._malloc import tune_malloc
 
                 self.log.debug("glibc malloc tuned for large bodies: %s", tune_malloc())
             hook = self.on_startup if phase == "startup" else self.on_shutdown

@@ -6,14 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from .environ import join_header_values
-
 # RFC 9110 5.6.2: a header name, and a cookie name too (RFC 6265 4.1.1).
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 5.5: field values are visible characters, SP and HTAB.
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 RawHeaders = list[tuple[bytes, bytes]]
+
+
+def join_header_values(name: str, values: Iterable[str]) -> str:
+    """Repeated header fields merged into one value: cookies with '; '
+    (RFC 6265 5.4), every other field with ', ' (RFC 9110 5.3)."""
+    return ("; " if name.lower() in ("cookie", "http_cookie") else ", ").join(values)
 
 
 def check_name(name: str) -> str:

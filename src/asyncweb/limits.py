@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .records import NamedTuple
+from ._records import NamedTuple
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -10,16 +10,16 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import MappingProxyType
 
-from .config import DEFAULT_CONFIG, Config
+from ._config import DEFAULT_CONFIG, Config
+from .cgi.variables import environ_from_scope
 from .cookies import parse_cookies
-from .environ import environ_from_scope
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
-from .forms import FormData, form_type, read_form
+from .forms.reader import FormData, form_type, read_form
+from .forms.uploads import UploadFile
 from .headers import Headers, parse_length
 from .multidict import MultiDict
 from .query import parse_query
 from .types import Message, Receive, Scope, has_event_loop
-from .uploads import UploadFile
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
 

@@ -30,7 +30,7 @@ def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
       fields also read from a non-terminal stdin as `name=value` lines.
     """
     if os.environ.get("GATEWAY_INTERFACE"):
-        from .cgi import serve
+        from .cgi.host import serve
 
         raise SystemExit(serve(app, event_loop=event_loop))
     from .fastcgi import is_listening_socket
@@ -41,6 +41,6 @@ def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run_fastcgi(app, "fd:0")
         raise SystemExit(0)
-    from .debug import call
+    from .cgi.call import call
 
     raise SystemExit(call(app, sys.argv[1:]))

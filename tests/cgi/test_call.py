@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from asyncweb.debug import UsageError, call, parse_call
+from asyncweb.cgi.call import UsageError, call, parse_call
 from tests.support import ROOT
 
 
@@ -119,7 +119,7 @@ def test_a_compressed_raw_body_is_not_typed_as_its_content(tmp_path: Path) -> No
 
 
 def test_a_raw_body_from_a_text_stdin_in_process() -> None:
-    from asyncweb.debug import build_request, parse_call
+    from asyncweb.cgi.call import build_request, parse_call
 
     seen: list[bytes] = []
 

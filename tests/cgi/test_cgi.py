@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from asyncweb import App, Request, Response
-from asyncweb.cgi import ResponseWriter, content_length, serve
-from asyncweb.formencode import MultipartBody
+from asyncweb.cgi.host import ResponseWriter, content_length, serve
+from asyncweb.cgi.multipart_body import MultipartBody
 from asyncweb.types import Message, Receive, Scope, Send
 from examples.cgi_app import main as cgi_app
 from tests.support import ROOT
@@ -468,8 +468,8 @@ def test_the_cgi_path_imports_only_what_the_request_needs() -> None:
     # What `import asyncweb` loads is the core's business (see the
     # benchmark); the CGI layer adds no argparse or other mode.
     added = everything - core
-    assert "asyncweb.cgi" in added
-    assert not added & {"anyio", "argparse", "asyncweb.debug", "asyncweb.fastcgi", "asyncweb.importer"}
+    assert "asyncweb.cgi.host" in added
+    assert not added & {"anyio", "argparse", "asyncweb.cgi.call", "asyncweb.fastcgi", "asyncweb._importer"}
 
 
 COMMAND_PROBE = """\
@@ -490,4 +490,4 @@ def test_the_cgi_path_does_not_import_typing() -> None:
     result = cgi_process(command, {"REQUEST_METHOD": "GET"})
     assert result.stdout.startswith(b"Status: 200 OK\r\n"), result.stderr
     modules = set(result.stderr.decode().rpartition("MODULES ")[2].split())
-    assert "asyncweb.importer" in modules and "typing" not in modules
+    assert "asyncweb._importer" in modules and "typing" not in modules

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from asyncweb.config import DEFAULT_CONFIG
-from asyncweb.formencode import MultipartBody
-from asyncweb.forms import read_form
+from asyncweb._config import DEFAULT_CONFIG
+from asyncweb.cgi.multipart_body import MultipartBody
+from asyncweb.forms.reader import read_form
 
 
 def test_multipart_length_matches_its_chunks(tmp_path: Path) -> None:

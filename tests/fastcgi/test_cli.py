@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asyncweb._importer import AppImportError, import_app
 from asyncweb.fastcgi import is_listening_socket
-from asyncweb.importer import AppImportError, import_app
 from tests.fastcgi import servers, wire
 from tests.support import free_port
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncweb.cgihead import render_head
+from asyncweb.cgi.head import render_head
 
 
 def test_status_line_fields_and_blank_line() -> None:

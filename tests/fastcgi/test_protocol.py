@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncweb.environ import join_header_values
 from asyncweb.fastcgi.protocol import (
     Connection,
     Event,
@@ -20,6 +19,7 @@ from asyncweb.fastcgi.protocol import (
     RequestStarted,
     unpack_request_params,
 )
+from asyncweb.headers import join_header_values
 from tests.fastcgi import wire
 
 PARAMS = [("REQUEST_METHOD", "POST"), ("SCRIPT_NAME", ""), ("PATH_INFO", "/x")]

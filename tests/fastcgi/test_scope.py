@@ -8,8 +8,8 @@ from urllib.parse import quote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncweb import environ
-from asyncweb.environ import scope_from_environ
+from asyncweb.cgi import variables as environ
+from asyncweb.cgi.variables import scope_from_environ
 from asyncweb.fastcgi.protocol import Connection, RequestStarted
 
 from . import wire

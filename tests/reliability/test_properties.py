@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
-from asyncweb.multipart import safe_filename
+from asyncweb.forms.multipart import safe_filename
 from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at, wait_until_sync
 from tests.support import SERVER_PIDS, run_uvicorn

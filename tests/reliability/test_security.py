@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asyncweb import App, HTTPError, QueryParser, Request, Response
-from asyncweb import uploads as uploads_module
-from asyncweb.config import Config
-from asyncweb.multipart import safe_filename
+from asyncweb._config import Config
+from asyncweb.forms import uploads as uploads_module
+from asyncweb.forms.multipart import safe_filename
 from asyncweb.urls import valid_host
 from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import call_app, http_scope

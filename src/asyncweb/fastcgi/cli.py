@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from ..importer import load_app
+from .._importer import load_app
 from .lifespan import LifespanFailure
 from .server import is_listening_socket, run
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup
 
-from ..environ import scope_from_environ
+from ..cgi.variables import scope_from_environ
 from ..types import Scope
 from .exchange import ClientDisconnected, Exchange, log
 from .protocol import Connection, ProtocolError, RequestAborted, RequestBody, RequestBodyEnd, RequestStarted

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import anyio
 
-from ..cgihead import render_head
+from ..cgi.head import render_head
 from ..headers import parse_length
 from ..types import ASGIApp, Message, Scope
 from .protocol import Connection as Codec

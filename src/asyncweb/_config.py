@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ._records import NamedTuple
 from .limits import Limits, MiB
-from .records import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .uploads import TargetFunction
+    from .forms.uploads import TargetFunction
 
 
 class Config(NamedTuple):

@@ -10,7 +10,7 @@ import errno
 import io
 import os
 
-from .headers import Headers
+from ..headers import Headers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

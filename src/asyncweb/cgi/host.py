@@ -15,12 +15,12 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 
-from .app import error_response
-from .cgihead import render_head
-from .environ import scope_from_environ
-from .headers import parse_length
+from ..app import error_response
+from ..headers import parse_length
+from ..types import ASGIApp, Message
+from .head import render_head
 from .oneshot import Exchange, needs_event_loop, run_blocking, serve_blocking, serve_one
-from .types import ASGIApp, Message
+from .variables import scope_from_environ
 
 CHUNK_SIZE = 64 * 1024
 
@@ -152,7 +152,7 @@ def main(argv: list[str]) -> int:
     # Imported here: `serve` through `asyncweb.run` needs none of these.
     import argparse
 
-    from .importer import load_app
+    from .._importer import load_app
 
     parser = argparse.ArgumentParser(
         prog="asyncweb cgi",

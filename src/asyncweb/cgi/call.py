@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from .environ import GATEWAY_INTERFACE, join_header_values, scope_from_environ
-from .formencode import MultipartBody, file_chunks, file_type
-from .headers import check_name, check_value
-from .importer import load_app
+from .._importer import load_app
+from ..headers import check_name, check_value, join_header_values
+from ..query import build_query
+from ..response import Response
+from ..types import ASGIApp, Message
+from .multipart_body import MultipartBody, file_chunks, file_type
 from .oneshot import Exchange, serve_one
-from .query import build_query
-from .response import Response
-from .types import ASGIApp, Message
+from .variables import GATEWAY_INTERFACE, scope_from_environ
 
 USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]"
 _METHOD = re.compile(r"[A-Z]+")

@@ -17,8 +17,8 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine, Generator, Iterator
 
-from .app import App, error_response
-from .types import NO_EVENT_LOOP, ASGIApp, Message, Receive, Scope
+from ..app import App, error_response
+from ..types import NO_EVENT_LOOP, ASGIApp, Message, Receive, Scope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -8,11 +8,12 @@ FastCGI params and `os.environb` give them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import quote
 
-from .types import Scope
-from .urls import split_path, valid_host
+from ..headers import join_header_values
+from ..types import Scope
+from ..urls import split_path, valid_host
 
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "asyncweb"
@@ -20,12 +21,6 @@ SERVER_SOFTWARE = "asyncweb"
 # HTTP_CONTENT_*, and a de-chunked body must not claim to be chunked.
 _NOT_FORWARDED = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"})
 _TRUE = frozenset({"on", "1", "yes", "true"})
-
-
-def join_header_values(name: str, values: Iterable[str]) -> str:
-    """Repeated header fields merged into one value: cookies with '; '
-    (RFC 6265 5.4), every other field with ', ' (RFC 9110 5.3)."""
-    return ("; " if name.lower() in ("cookie", "http_cookie") else ", ").join(values)
 
 
 def environ_from_scope(scope: Scope) -> dict[str, str]:

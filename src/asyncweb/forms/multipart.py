@@ -17,8 +17,8 @@ from urllib.parse import unquote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState
 
-from .errors import BadRequest, PayloadTooLarge
-from .headers import Headers
+from ..errors import BadRequest, PayloadTooLarge
+from ..headers import Headers
 
 # RFC 2046 5.1.1: 1 to 70 characters from this set, not ending in a space.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")

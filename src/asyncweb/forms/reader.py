@@ -11,10 +11,10 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator
 
-from .config import Config
-from .errors import BadRequest, PayloadTooLarge
-from .multidict import MultiDict
-from .query import QueryParser, RawPair, decode_text
+from .._config import Config
+from ..errors import BadRequest, PayloadTooLarge
+from ..multidict import MultiDict
+from ..query import QueryParser, RawPair, decode_text
 from .uploads import UploadFile
 
 TYPE_CHECKING = False
