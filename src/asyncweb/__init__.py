@@ -1,6 +1,5 @@
 """asyncweb: PEP 222's web library as a small async ASGI framework."""
 
-from . import pep222 as _pep222  # noqa: F401 - installs the PEP's spellings
 from .app import App, Handler
 from .errors import BadRequest, ClientDisconnect, HTTPError, PayloadTooLarge
 from .forms.reader import FormData

@@ -349,3 +349,16 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.scope.get('path', '')!r}>"
+
+    # -- PEP 222's own spellings, aliases of the PEP 8 names -----------------
+    # All of them, here and nowhere else: each is the very same function as
+    # its PEP 8 name, so a type checker sees its signature too (N815: the
+    # PEP's names are mixedCase on purpose).
+    getHeader = get_header  # noqa: N815
+    getCookie = get_cookie  # noqa: N815
+    getField = get_field  # noqa: N815
+    getUploadedFile = get_uploaded_file  # noqa: N815
+    getURL = get_url  # noqa: N815
+    getBaseURL = get_base_url  # noqa: N815
+    getBrowser = get_browser  # noqa: N815
+    isSecure = is_secure  # noqa: N815

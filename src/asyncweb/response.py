@@ -222,3 +222,13 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+    # -- PEP 222's own spellings, aliases of the PEP 8 names -----------------
+    # All of them, here and nowhere else: each is the very same function as
+    # its PEP 8 name, so a type checker sees its signature too (N815: the
+    # PEP's names are mixedCase on purpose).
+    setStatus = set_status  # noqa: N815
+    setHeader = set_header  # noqa: N815
+    setBody = set_body  # noqa: N815
+    setCookie = set_cookie  # noqa: N815
+    expireCookie = expire_cookie  # noqa: N815
