@@ -49,7 +49,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from asyncweb.types import Receive, Scope, Send  # noqa: E402
 from tests import compiled  # noqa: E402
 from tests.fastcgi import servers  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, wait_for  # noqa: E402
 
 HELLO = b"Hello, world!"
 SERVERS = ("asyncweb", "asyncweb-py", "fcgisgi", "uvicorn")
@@ -99,7 +99,7 @@ def start(name: str, run_dir: Path, compiled_site: Path | None) -> Iterator[tupl
         assert compiled_site is not None
         env["PYTHONPATH"] = str(compiled_site)
     with servers.process(argv, run_dir / f"{name}.log", cwd=servers.ROOT, env=env) as proc:
-        servers.wait_until(sock.exists, 30, name, proc.log)
+        wait_for(sock.exists, 30, name, proc.log)
         os.chmod(sock, 0o666)
         yield proc, sock
 
@@ -236,14 +236,13 @@ async def in_process(name: str, requests: int, connections: int) -> float:
     import asyncio
 
     if name == "asyncweb":
-        from asyncweb.fastcgi.lifespan import Lifespan
-        from asyncweb.fastcgi.server import Server
-        from asyncweb.fastcgi.transport import TransportConnection
+        from asyncweb.fastcgi.connection import Connection
+        from asyncweb.fastcgi.state import ServerState as FastCGIState
         from tests.fastcgi import wire
 
         data = wire.request(1, NGINX_GET_PARAMS)
-        server = Server(app, Lifespan(app, "off"), connections, 1 << 20)
-        protocols: list[Any] = [TransportConnection(server, None) for _ in range(connections)]  # type: ignore[arg-type]
+        server = FastCGIState(app, connections, 1 << 20)
+        protocols: list[Any] = [Connection(server, None) for _ in range(connections)]  # type: ignore[arg-type]
 
         def busy() -> bool:
             return server.slots.free != connections
@@ -340,7 +339,7 @@ def main() -> int:
         config = nginx_config(run_dir, ports, sockets)
         master = stack.enter_context(servers.nginx(run_dir, config, list(ports.values()))).popen.pid
         children = Path(f"/proc/{master}/task/{master}/children")
-        servers.wait_until(lambda: bool(children.read_text().split()), 10, "nginx's worker")
+        wait_for(lambda: bool(children.read_text().split()), 10, "nginx's worker")
         worker = int(children.read_text().split()[0])
         for name in names:  # warm up: connections, caches, lazy imports
             wrk(ports[name], 2, args.connections)

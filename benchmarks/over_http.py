@@ -23,12 +23,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.support import free_port, wait_for_port
+from tests.support import ROOT, free_port, stop_processes, wait_for_port
 
 from .apps import ROUTES, Reply, Route, normalized
 from .report import TARGET_NAMES, Sample, markdown, verdict
 
-ROOT = Path(__file__).resolve().parent.parent
 STACKS = {"h11": ("asyncio", "h11"), "httptools": ("uvloop", "httptools")}
 # The goals for asyncweb over httptools/uvloop, as the least of raw's req/s.
 GOALS = {"hello": 0.9, "query": 0.85, "form": 0.85, "cookies": 0.85}
@@ -56,14 +55,7 @@ def servers(targets: Sequence[str], stack: str) -> Iterator[dict[str, int]]:
             wait_for_port(port, processes[-1], timeout=20)
         yield ports
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(*processes)
 
 
 def fetch(port: int, route: Route) -> Reply:

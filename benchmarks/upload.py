@@ -77,7 +77,7 @@ def run_parser(size: int, chunk: int, upload_dir: str, write: bool) -> None:
     def on_part_data(data: bytes, start: int, end: int) -> None:
         write_all(fd, memoryview(data)[start:end])
 
-    parser = MultipartParser(BOUNDARY, {"on_part_data": on_part_data} if write else {})  # type: ignore[arg-type]
+    parser = MultipartParser(BOUNDARY, {"on_part_data": on_part_data} if write else {})
     for message in messages(size, chunk):
         parser.write(message)
     assert parser.state == MultipartState.END
@@ -269,7 +269,8 @@ def interleaved(
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
+    values: list[float] = [run[key] for run in runs]
+    return statistics.median(values)
 
 
 def mb_per_s(size: int, runs: list[dict[str, Any]]) -> tuple[float, float, float]:
@@ -378,7 +379,7 @@ def http_table(size: int, rounds: int, upload_dir: str) -> str:
             print(f"  http round {round_ + 1}/{rounds} done", file=sys.stderr)
     finally:
         body.unlink()
-    starlette = mb_per_s(size, results["starlette"])[0]  # type: ignore[arg-type]
+    starlette = mb_per_s(size, results["starlette"])[0]
     lines = [
         f"Over uvicorn on 127.0.0.1, curl -F posting {size // MiB} MiB, median of {rounds} interleaved rounds",
         "",
@@ -386,10 +387,10 @@ def http_table(size: int, rounds: int, upload_dir: str) -> str:
         "|---|---|---|---|---|",
     ]
     for name, runs in results.items():
-        speed, low, high = mb_per_s(size, runs)  # type: ignore[arg-type]
+        speed, low, high = mb_per_s(size, runs)
         lines.append(
             f"| {name} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / starlette:.2f}x "
-            f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"  # type: ignore[arg-type]
+            f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
         )
     return "\n".join(lines)
 

@@ -11,14 +11,19 @@ import logging
 import os
 import sys
 
+import asyncweb
+from asyncweb import App, Request, Response
+
 # A CGI host starts the script with an empty environment: the folder of the
 # real file (the host may call it through a symlink) is where `echo` lives.
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from echo import echo
-
-import asyncweb
-from asyncweb import App, Request, Response
+TYPE_CHECKING = False  # typing's import is a CGI process's cost: spelled here, as asyncweb does
+if TYPE_CHECKING:
+    # The type checker reads the project's tree, where the neighbour is examples.echo.
+    from examples.echo import echo
+else:
+    from echo import echo
 
 
 async def handler(request: Request, response: Response, log: logging.Logger) -> None:

@@ -10,8 +10,7 @@ import itertools
 import logging
 import os
 import socket
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import anyio
 import uvicorn
 
 from asyncweb.types import ASGIApp, Message
-from tests.support import free_port
+from tests.support import free_port, wait_until_async
 
 Headers = Sequence[tuple[str, str]]
 
@@ -137,36 +136,20 @@ async def live_server(app: ASGIApp, **options: Any) -> AsyncIterator[LiveServer]
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server._serve())  # _serve: no signal capture, the test owns the process
+
+    def started() -> bool:
+        if task.done():
+            task.result()  # the server's own error, if it failed to start
+        return server.started
+
     try:
-        with anyio.fail_after(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await anyio.sleep(0.01)
+        if not await wait_until_async(started, timeout=10, interval=0.01):
+            raise TimeoutError(f"uvicorn did not start on 127.0.0.1:{port} within 10s")
         yield LiveServer(server, port)
     finally:
         server.should_exit = True
         with anyio.fail_after(15):
             await task
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> bool:
-    """Poll `predicate` until it holds or `timeout` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        await anyio.sleep(interval)
-    return True
-
-
-def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        time.sleep(interval)
-    return True
 
 
 def other_tasks(baseline: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:

@@ -29,8 +29,8 @@ from tests.reliability.helpers import (
     raw_connect,
     read_response,
     request_head,
-    wait_until,
 )
+from tests.support import wait_until_async
 
 pytestmark = pytest.mark.anyio
 BOUNDARY = "XyZ"
@@ -118,10 +118,10 @@ async def test_a_client_gone_mid_upload_leaves_nothing_behind(upload_dir: Path) 
             for _ in range(16):
                 await stream.send(b"u" * 65536)
             # The spool file is open (unnamed, in the upload folder) before the client goes.
-            assert await wait_until(lambda: bool(fds_into(upload_dir))), baseline.state()
+            assert await wait_until_async(lambda: bool(fds_into(upload_dir))), baseline.state()
             await stream.aclose()
             await still_serving(server)
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
         assert counters.handled == 3  # the still_serving requests only
 
 
@@ -135,10 +135,10 @@ async def test_a_client_gone_before_the_body_gets_no_handler_call(upload_dir: Pa
             await stream.send(request_head("POST", path, server.port, headers))
             await anyio.sleep(0.1)
             await stream.aclose()
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
         assert counters.handled == 1  # /raw reached its handler, which saw the disconnect; /form never did
         await still_serving(server)
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
 
 
 async def read_some(server: LiveServer, path: str, wanted: int, method: str = "GET") -> bytes:
@@ -164,12 +164,12 @@ async def test_a_client_gone_mid_stream_stops_an_endless_response(method: str, u
         data = await read_some(server, "/events", 2000, method)
         assert data.startswith(b"HTTP/1.1 200 ") and b"data: tick" in data
         # The stream is closed, its task ends: nothing keeps producing for nobody.
-        assert await wait_until(lambda: counters.streams_open == 0), counters.__dict__
+        assert await wait_until_async(lambda: counters.streams_open == 0), counters.__dict__
         made = counters.chunks_made
         await anyio.sleep(0.3)
         assert counters.chunks_made == made
         await still_serving(server)
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
 
 
 async def test_streamed_responses_end_normally_on_a_kept_alive_connection(upload_dir: Path) -> None:
@@ -189,10 +189,10 @@ async def test_a_client_gone_mid_download_stops_the_body_early(upload_dir: Path)
         total = 16_000  # 1000 MiB in 64 KiB chunks: more than the socket buffers could ever hold
         data = await read_some(server, f"/big?chunks={total}", 1024 * 1024)
         assert data.startswith(b"HTTP/1.1 200 ")
-        assert await wait_until(lambda: counters.streams_open == 0), counters.__dict__
+        assert await wait_until_async(lambda: counters.streams_open == 0), counters.__dict__
         assert counters.chunks_made < total // 4
         await still_serving(server)
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
 
 
 async def test_many_clients_dropping_at_random_points_while_others_are_served(upload_dir: Path) -> None:
@@ -222,7 +222,7 @@ async def test_many_clients_dropping_at_random_points_while_others_are_served(up
                     if index % 3 == 0:
                         group.start_soon(uploader, results)
         assert results == [hashlib.sha256(payload).hexdigest()] * 10
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(baseline.clean), baseline.state()
 
 
 # -- slow clients ---------------------------------------------------------------------
@@ -348,5 +348,5 @@ async def test_a_client_that_does_not_read_makes_the_stream_wait_not_pile_up(upl
         assert counters.chunks_made * 64 < 64 * 1024, f"{counters.chunks_made * 64 // 1024} MiB produced for nobody"
         assert counters.chunks_made - made < 100  # it waits, not produces
         await stream.aclose()
-        assert await wait_until(lambda: counters.streams_open == 0), counters.__dict__
-        assert await wait_until(baseline.clean), baseline.state()
+        assert await wait_until_async(lambda: counters.streams_open == 0), counters.__dict__
+        assert await wait_until_async(baseline.clean), baseline.state()

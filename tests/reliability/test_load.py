@@ -22,8 +22,8 @@ import pytest
 
 from asyncweb.limits import MiB
 from tests.reliability.apps import UPLOAD_DIR_ENV
-from tests.reliability.helpers import fds_into, open_fds, wait_until_sync
-from tests.support import SERVER_PIDS, run_uvicorn
+from tests.reliability.helpers import fds_into, open_fds
+from tests.support import SERVER_PIDS, run_uvicorn, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +106,7 @@ async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
         assert all(size == SIZE and got == expected for size, got, expected in results.values())
         assert growth < RSS_GROWTH_BOUND, f"peak RSS grew by {growth // MiB} MiB"
         # The clients closed their connections: the server's fds come back, no spool file stays open.
-        assert wait_until_sync(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
+        assert wait_until(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
         assert fds_into(upload_dir, pid) == []
     assert list(upload_dir.iterdir()) == []
 

@@ -21,8 +21,8 @@ from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
 from asyncweb.forms.multipart import safe_filename
 from tests.reliability.apps import UPLOAD_DIR_ENV
-from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at, wait_until_sync
-from tests.support import SERVER_PIDS, run_uvicorn
+from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at
+from tests.support import SERVER_PIDS, run_uvicorn, wait_until
 from tests.test_forms import file_part, multipart, text_part
 
 URLENCODED = [("content-type", "application/x-www-form-urlencoded")]
@@ -388,4 +388,4 @@ def http(live_echo: tuple[str, Path]) -> Iterator[httpx.Client]:
         yield client
     base, directory = live_echo
     pid = SERVER_PIDS[base]
-    assert wait_until_sync(lambda: fds_into(directory, pid) == []), fds_into(directory, pid)
+    assert wait_until(lambda: fds_into(directory, pid) == []), fds_into(directory, pid)

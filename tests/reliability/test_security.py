@@ -38,7 +38,7 @@ header_text = st.text(
     st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), min_size=1, max_size=40
 ).map(str.strip)
 
-SETTERS: dict[str, Callable[[Response, str], None]] = {
+SETTERS: dict[str, Callable[[Response, str], object]] = {  # what a setter returns is not looked at
     "set_header": lambda r, v: r.set_header("X-A", v),
     "add_header value": lambda r, v: r.add_header("X-A", v),
     "add_header name": lambda r, v: r.add_header(v, "1"),

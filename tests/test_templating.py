@@ -1,3 +1,5 @@
+"""PEP 222's dictionary classes, asyncweb.templating's NoKeyErrors and PartialStringSubstitution."""
+
 from asyncweb import NoKeyErrors, PartialStringSubstitution
 
 
