@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
 from asyncweb.forms.multipart import safe_filename
+from tests.forms.helpers import file_part, multipart, text_part
 from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at
 from tests.support import SERVER_PIDS, run_uvicorn, wait_until
-from tests.test_forms import file_part, multipart, text_part
 
 URLENCODED = [("content-type", "application/x-www-form-urlencoded")]
 PROPERTY = settings(

@@ -23,10 +23,10 @@ from asyncweb._config import Config
 from asyncweb.forms import uploads as uploads_module
 from asyncweb.forms.multipart import safe_filename
 from asyncweb.urls import valid_host
+from tests.forms.helpers import file_part, multipart, text_part
 from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import call_app, http_scope
 from tests.support import ROOT, run_uvicorn
-from tests.test_forms import file_part, multipart, text_part
 
 FORBIDDEN = "\r\n\x00"
 MULTIPART = [("content-type", "multipart/form-data; boundary=XyZ")]
