@@ -8,6 +8,11 @@ import sys
 
 from .types import ASGIApp
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
 
 class AppImportError(Exception):
     """The `MODULE:APP` string names nothing usable; the message says why."""
@@ -41,10 +46,21 @@ def import_app(spec: str, app_dir: str | None = None) -> ASGIApp:
     return app  # callable() narrows it to a callable of any signature
 
 
-def load_app(command: str, spec: str, app_dir: str | None) -> ASGIApp | None:
-    """`import_app` for a command line: None, after saying why on stderr."""
+def app_arguments(prog: str, description: str, **options: Any) -> argparse.ArgumentParser:
+    """The parser of an `asyncweb` command, with the arguments every command
+    takes: MODULE:APP and --app-dir."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=description, **options)
+    parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
+    return parser
+
+
+def load_app(command: str, args: argparse.Namespace) -> ASGIApp | None:
+    """`import_app` of the parsed app arguments: None, after saying why on stderr."""
     try:
-        return import_app(spec, app_dir)
+        return import_app(args.app, args.app_dir)
     except AppImportError as exc:
         print(f"asyncweb {command}: {exc}", file=sys.stderr)
         return None

@@ -37,7 +37,7 @@ class App:
     Form bodies are parsed before the handler runs, so `get_field` works
     synchronously as PEP 222 has it; `parse_forms=False` leaves the body to
     the handler (`await request.form()`, `request.stream()`). On lifespan
-    startup the App tunes glibc malloc for large bodies (`asyncweb.malloc`;
+    startup the App tunes glibc malloc for large bodies (`asyncweb._malloc`;
     `tune_malloc=False` to keep the defaults).
     """
 
@@ -124,7 +124,7 @@ class App:
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
             return None
         except Exception as error:
-            # asyncio's "no running event loop", sniffio's and run_blocking's
+            # asyncio's "no running event loop", sniffio's and run_without_loop's
             # refusals are RuntimeErrors: those get the way out.
             hint = _NO_LOOP_HINT if isinstance(error, RuntimeError) and not has_event_loop(scope) else ""
             self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
@@ -152,6 +152,8 @@ class App:
                 await self._stream_until_disconnect(response, send, receiver)
             else:
                 await response.send_body(send, head)
+        except ClientDisconnect:
+            self.log.debug("client went away while the response was sent for %s %s", scope["method"], scope["path"])
         except Exception:
             # The status line is gone: all that is left is to end the
             # connection, which the server does when the app returns early.

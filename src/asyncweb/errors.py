@@ -48,5 +48,7 @@ class PayloadTooLarge(HTTPError):
         super().__init__(413, message)
 
 
-class ClientDisconnect(Exception):
-    """The client went away before the request body was read."""
+class ClientDisconnect(OSError):
+    """The client went away: raised by reading a body it will not finish,
+    and by a gateway's `send` once nobody listens (ASGI 2.4 asks for an
+    OSError there)."""

@@ -23,23 +23,23 @@ def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
 
     - GATEWAY_INTERFACE set: one CGI request, from the environment and stdin;
       an asyncweb App runs with no event loop unless the process imported
-      an async library, or `event_loop=True` (`cgi.serve`).
+      an async library, or `event_loop=True` (`cgi.host.respond`).
     - fd 0 a listening socket: FastCGI, as lighttpd or spawn-fcgi start it.
     - otherwise the debugging mode of `asyncweb call` with the script's
       arguments: `script.py [METHOD] [PATH] [name=value]... [Header:value]...`,
       fields also read from a non-terminal stdin as `name=value` lines.
     """
     if os.environ.get("GATEWAY_INTERFACE"):
-        from .cgi.host import serve
+        from .cgi.host import respond
 
-        raise SystemExit(serve(app, event_loop=event_loop))
+        raise SystemExit(respond(app, event_loop=event_loop))
     from .fastcgi import is_listening_socket
 
     if is_listening_socket(0):
-        from .fastcgi import run as run_fastcgi
+        from .fastcgi import run_server
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_fastcgi(app, "fd:0")
+        run_server(app, "fd:0")
         raise SystemExit(0)
     from .cgi.call import call
 

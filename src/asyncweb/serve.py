@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ._importer import app_arguments
+
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="asyncweb serve", description="Run an ASGI application under uvicorn.")
-    p.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    p = app_arguments("asyncweb serve", "Run an ASGI application under uvicorn.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     p.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
@@ -28,7 +29,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="IPS",
         help="comma-separated proxy addresses to trust, '*' for all (default: 127.0.0.1)",
     )
-    p.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
     return p
 
 

@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from asyncweb import App, Request, Response
-from asyncweb.cgi.host import ResponseWriter, content_length, serve
+from asyncweb.cgi.host import InvalidLength, content_length, respond
 from asyncweb.cgi.multipart_body import MultipartBody
+from asyncweb.cgi.writer import ResponseWriter
 from asyncweb.types import Message, Receive, Scope, Send
 from examples.cgi_app import main as cgi_app
 from tests.support import ROOT
@@ -40,7 +41,7 @@ def test_writer_renders_status_headers_and_body() -> None:
 
 
 def test_writer_drops_the_body_of_a_head_response() -> None:
-    writer = ResponseWriter(head=True)
+    writer = ResponseWriter(head_only=True)
     writer.feed({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
     assert writer.feed({"type": "http.response.body", "body": b"hello"}) == (
         b"Status: 200 OK\r\ncontent-length: 5\r\n\r\n"
@@ -61,17 +62,27 @@ def test_writer_names_unknown_statuses() -> None:
     assert writer.feed({"type": "http.response.body"}).startswith(b"Status: 599 Unknown\r\n")
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [("", 0), ("0", 0), ("17", 17), (" 5 ", 5), ("-1", None), ("1e3", None)]
-)
+@pytest.mark.parametrize(("value", "expected"), [("", 0), ("0", 0), ("17", 17), (" 5 ", 5), ("-1", None)])
 def test_content_length(value: str, expected: int | None) -> None:
+    # None: the body runs to the end of stdin (Caddy's -1 for a chunked body).
     assert content_length({"CONTENT_LENGTH": value}) == expected
+
+
+def test_a_chunked_body_without_content_length_runs_to_eof() -> None:
+    # Apache httpd passes a chunked request on with no CONTENT_LENGTH.
+    assert content_length({"HTTP_TRANSFER_ENCODING": "chunked"}) is None
+
+
+@pytest.mark.parametrize("value", ["1e3", "-2", "²", "5 5"])
+def test_invalid_content_length(value: str) -> None:
+    with pytest.raises(InvalidLength):
+        content_length({"CONTENT_LENGTH": value})
 
 
 def run_cgi(
     app: Any, environ: dict[str, str], body: bytes = b"", close_stdin: bool = True, event_loop: bool | None = None
 ) -> tuple[int, bytes, int]:
-    """`serve` with pipes for stdin and stdout; returns (exit code, output,
+    """`respond` with pipes for stdin and stdout; returns (exit code, output,
     bytes left unread on stdin). In this process asyncio is imported, so
     `event_loop=None` means asyncio: `False` runs an App as a CGI script
     that imports no async library would."""
@@ -81,7 +92,7 @@ def run_cgi(
     feeder = threading.Thread(target=feed, args=(stdin_w, body, close_stdin))
     try:
         feeder.start()
-        code = serve(app, {**ENVIRON, **environ}, stdin=stdin_r, stdout=stdout_w, event_loop=event_loop)
+        code = respond(app, {**ENVIRON, **environ}, stdin=stdin_r, stdout=stdout_w, event_loop=event_loop)
         os.close(stdout_w)
         output = b"".join(iter(lambda: os.read(stdout_r, 65536), b""))
         feeder.join()
@@ -190,15 +201,31 @@ def test_a_raw_app_that_crashes_gets_a_500_and_a_logged_traceback(caplog: pytest
     assert any(record.exc_info and record.exc_info[0] is KeyError for record in caplog.records)
 
 
-def test_an_app_that_fails_after_the_start_writes_nothing() -> None:
-    # The CGI host then answers 500 itself rather than an empty 200.
+def test_an_app_that_fails_after_the_start_gets_a_500() -> None:
+    # The head waits for the first body, so nothing went out yet: a clean
+    # 500 replaces it, as over FastCGI, rather than an empty 200.
     async def half(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             raise RuntimeError("gone")
 
     code, output, _ = run_cgi(half, {"REQUEST_METHOD": "GET"})
-    assert (code, output) == (1, b"")
+    assert code == 0
+    assert split(output) == (
+        ["Status: 500 Internal Server Error", "content-type: text/plain; charset=utf-8", "content-length: 22"],
+        b"Internal Server Error\n",
+    )
+
+
+def test_an_app_that_fails_mid_body_is_cut_short() -> None:
+    async def half(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"par", "more_body": True})
+            raise RuntimeError("gone")
+
+    code, output, _ = run_cgi(half, {"REQUEST_METHOD": "GET"})
+    assert (code, output) == (1, b"Status: 200 OK\r\n\r\npar")
 
 
 def test_stdout_is_closed_as_soon_as_the_response_is_complete() -> None:
@@ -215,7 +242,7 @@ def test_stdout_is_closed_as_soon_as_the_response_is_complete() -> None:
             seen_after_response.extend([os.read(stdout_r, 1024), os.read(stdout_r, 1024)])
 
     try:
-        assert serve(app, {**ENVIRON, "REQUEST_METHOD": "GET"}, stdin=0, stdout=stdout_w) == 0
+        assert respond(app, {**ENVIRON, "REQUEST_METHOD": "GET"}, stdin=0, stdout=stdout_w) == 0
     finally:
         os.close(stdout_w)
         os.close(stdout_r)
@@ -388,7 +415,7 @@ def test_a_failed_startup_is_a_500_without_calling_the_handler(caplog: pytest.Lo
     _, output, _ = run_cgi(App(handler, on_startup=no_database), {"REQUEST_METHOD": "GET"})
     assert split(output)[0][0] == "Status: 500 Internal Server Error"
     assert called == []
-    assert "the app's startup failed" in caplog.text and "database down" in caplog.text
+    assert "lifespan.startup failed" in caplog.text and "database down" in caplog.text
 
 
 def cgi_process(command: list[str], environ: dict[str, str], body: bytes = b"") -> subprocess.CompletedProcess[bytes]:

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncweb.fastcgi import listen, serve, server
+from asyncweb.fastcgi import listen, serve
 from asyncweb.types import ASGIApp
 
 Server = Callable[..., AbstractAsyncContextManager[tuple[str, int]]]
@@ -21,17 +21,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["transports", "streams"])
-def layer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each in-process test runs on both connection layers: asyncio's
-    transports (what asyncio gets) and anyio's socket waits (the portable
-    fallback, what trio would get)."""
-    monkeypatch.setattr(server, "ASYNCIO_TRANSPORTS", request.param == "transports")
-    return str(request.param)
-
-
 @pytest.fixture
-def fastcgi_server(layer: str) -> Server:
+def fastcgi_server() -> Server:
     """`async with fastcgi_server(app, **serve_options) as address:` serves
     `app` on 127.0.0.1 for the block, then shuts the server down (or sooner,
     when the `shutdown_event` option is set)."""

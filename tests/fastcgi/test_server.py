@@ -1,5 +1,4 @@
-"""The server in process, on both connection layers (asyncio transports and
-anyio streams), driven by a raw FastCGI client: what nginx and lighttpd
+"""The server in process, driven by a raw FastCGI client: what nginx and lighttpd
 never send (GET_VALUES, multiplexing, ABORT_REQUEST, bad records) and what
 is hard to make them do (backpressure, shutdown)."""
 
@@ -13,8 +12,8 @@ from typing import Any
 import anyio
 import pytest
 
+from asyncweb.cgi.lifespan import LifespanFailure
 from asyncweb.fastcgi import listen, serve
-from asyncweb.fastcgi.lifespan import LifespanFailure
 from asyncweb.types import Receive, Scope, Send
 from tests.fastcgi import apps, wire
 from tests.fastcgi.conftest import Server
@@ -392,32 +391,17 @@ async def test_error_after_the_response_is_logged_and_nothing_follows_end_reques
     assert any("re-raised" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
-async def test_each_layer_serves_its_connections(fastcgi_server: Server, layer: str) -> None:
-    from asyncweb.fastcgi import server
-
-    handled: list[type] = []
-    original = server.Server.handle
-
-    async def spy(self: server.Server, sock: Any) -> None:
-        handled.append(server.TransportConnection if self.transports else server.StreamConnection)
-        await original(self, sock)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(server.Server, "handle", spy)
-        async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
-            await c.send(wire.request(1, params()))
-            assert report(await c.response(1))["method"] == "GET"
-    expected = server.TransportConnection if layer == "transports" else server.StreamConnection
-    assert handled == [expected]
-
-
-def test_the_anyio_layer_serves_outside_asyncio() -> None:
-    """Without a running asyncio loop (trio), Server picks the anyio layer."""
-    from asyncweb.fastcgi import server
-
-    assert not server._on_asyncio()
-
-
+def test_the_server_refuses_to_run_outside_asyncio() -> None:
+    """One connection layer, on asyncio: under another anyio backend the
+    server says so at once instead of failing on its first connection."""
+    sock = listen("127.0.0.1:0")
+    coroutine = serve(apps.app, sock, handle_signals=False)
+    try:
+        with pytest.raises(RuntimeError, match="runs on asyncio"):
+            coroutine.send(None)  # driven by hand: no event loop runs
+    finally:
+        coroutine.close()
+        sock.close()
 async def test_work_after_the_response_delays_no_other_request(fastcgi_server: Server) -> None:
     """An app that goes on after its response (Starlette's background tasks)
     holds up nobody: END_REQUEST goes out with the last body, and the next
@@ -482,14 +466,13 @@ async def test_a_request_cancelled_before_its_task_starts_frees_its_slot(
     before it ever runs: its slot must come back all the same."""
     import socket
 
-    from asyncweb.fastcgi.lifespan import Lifespan
-    from asyncweb.fastcgi.server import Server
-    from asyncweb.fastcgi.transport import TransportConnection
+    from asyncweb.fastcgi.connection import Connection
+    from asyncweb.fastcgi.state import ServerState
 
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
-    server = Server(apps.app, Lifespan(apps.app, "off"), 1, 1 << 20)
-    connection = TransportConnection(server, ours)
+    server = ServerState(apps.app, 1, 1 << 20)
+    connection = Connection(server, ours)
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(connection.run)
@@ -520,9 +503,9 @@ async def test_a_client_that_gives_up_waiting_for_a_slot_stalls_nobody(fastcgi_s
 async def test_a_freed_slot_wakes_every_waiter() -> None:
     """A waiter that cannot use the slot (its connection is gone) must not
     keep it from the others: release() gives each of them a try."""
-    from asyncweb.fastcgi.server import _Slots
+    from asyncweb.fastcgi.state import Slots
 
-    slots = _Slots(1)
+    slots = Slots(1)
     tried: list[str] = []
     assert slots.try_acquire(lambda: tried.append("unused"))
     assert not slots.try_acquire(lambda: tried.append("gone"))

@@ -1,4 +1,4 @@
-"""The asyncio transports layer on uvloop, which `asyncweb fastcgi` runs
+"""The connection layer on uvloop, which `asyncweb fastcgi` runs
 when uvloop is installed: the in-process tests that lean on the
 transport's flow control, closing and cancellation, again on uvloop's
 transports (they are not asyncio.Transport subclasses, and pause, resume
@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from asyncweb.fastcgi import server
 from tests.fastcgi.test_server import (  # noqa: F401 (collected here with this module's fixtures)
     test_a_client_that_does_not_read_holds_the_app_back,
     test_a_request_cancelled_before_its_task_starts_frees_its_slot,
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     return "asyncio", {"use_uvloop": True}
-
-
-@pytest.fixture
-def layer(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(server, "ASYNCIO_TRANSPORTS", True)
-    return "transports"
 
 
 async def test_these_run_on_uvloop() -> None:

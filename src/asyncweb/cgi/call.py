@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from .._importer import load_app
+from .._importer import app_arguments, load_app
 from ..headers import check_name, check_value, join_header_values
 from ..query import build_query
 from ..response import Response
-from ..types import ASGIApp, Message
+from ..types import ASGIApp
 from .multipart_body import MultipartBody, file_chunks, file_type
-from .oneshot import Exchange, serve_one
+from .one_request import PulledExchange, serve_request
 from .variables import GATEWAY_INTERFACE, scope_from_environ
 
 USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]"
@@ -105,7 +105,7 @@ def read_fields(call: Call, stdin: TextIO) -> None:
 
 
 @dataclass
-class Request:
+class CGIRequest:
     """What the app is called with: CGI meta-variables and a body."""
 
     environ: dict[str, str]
@@ -113,7 +113,7 @@ class Request:
     length: int
 
 
-def build_request(call: Call, stdin_body: bytes = b"") -> Request:
+def build_request(call: Call, stdin_body: bytes = b"") -> CGIRequest:
     """The request `call` describes; `stdin_body` is the raw body `@-`."""
     method = call.method or ("POST" if call.files or call.body is not None else "GET")
     if (call.files or call.body is not None) and method in _QUERY_METHODS:
@@ -173,7 +173,7 @@ def build_request(call: Call, stdin_body: bytes = b"") -> Request:
         joined.setdefault(key, []).append(value)
     for key, values in joined.items():
         environ[key] = join_header_values(key, values)
-    return Request(environ, body, length)
+    return CGIRequest(environ, body, length)
 
 
 def _read_bytes(stream: TextIO) -> bytes:
@@ -183,32 +183,17 @@ def _read_bytes(stream: TextIO) -> bytes:
     return buffer.read() if buffer is not None else stream.read().encode("utf-8")
 
 
-class Capture:
-    """Collects the ASGI response messages into a `Response`."""
-
-    def __init__(self) -> None:
-        self._response = Response()
-        self._body: list[bytes] = []
-
-    def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            # A second start is the 500 that replaces a failed first one.
-            response = Response(int(message["status"]))
-            for name, value in message.get("headers", ()):
-                title = "-".join(part.capitalize() for part in name.decode("latin-1").split("-"))
-                response.add_header(title, value.decode("latin-1"))
-            self._response, self._body = response, []
-        else:
-            self._body.append(bytes(message.get("body", b"")))
-
-    def response(self) -> Response:
-        self._response.set_body(b"".join(self._body))
-        return self._response
-
-
-async def _run(app: ASGIApp, request: Request, capture: Capture) -> None:
-    exchange = Exchange(request.body, request.length, capture)
-    await serve_one(app, scope_from_environ(request.environ), exchange)
+def parse_response(data: bytes) -> Response:
+    """A CGI response's bytes (the one `ResponseWriter`'s) as a `Response`,
+    to print as HTTP/1.1: header names in their usual capitals."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    response = Response(int(status_line.split()[1]))
+    for field_line in fields:
+        name, _, value = field_line.partition(": ")
+        response.add_header("-".join(part.capitalize() for part in name.split("-")), value)
+    response.set_body(body)
+    return response
 
 
 def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
@@ -232,14 +217,15 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}\nusage: {USAGE}", file=sys.stderr)
         return 2
-    capture = Capture()
+    output: list[bytes] = []
+    exchange = PulledExchange(request.body, request.length, output.append, request.environ["REQUEST_METHOD"] == "HEAD")
     try:
-        asyncio.run(_run(app, request, capture))
+        asyncio.run(serve_request(app, scope_from_environ(request.environ), exchange))
     finally:
         close = getattr(request.body, "close", None)
         if close is not None:
             close()  # an unread file upload is still open
-    response = capture.response()
+    response = parse_response(b"".join(output))
     try:
         print(response, flush=True)
     except BrokenPipeError:
@@ -251,19 +237,15 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="asyncweb call",
-        description="Call an ASGI app in process with a request built from the command line, "
+    parser = app_arguments(
+        "asyncweb call",
+        "Call an ASGI app in process with a request built from the command line, "
         "print the response, exit 1 for 4xx/5xx.",
         epilog="Fields go in the query for GET/HEAD and in the body otherwise; name=@file uploads a file "
         "(multipart/form-data); a bare @file is the raw body (@-: stdin). Without fields on the command "
         "line, a non-terminal stdin gives name=value lines.",
     )
-    parser.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
     parser.add_argument("request", nargs="*", metavar="ITEM", help=USAGE)
-    parser.add_argument("--app-dir", default=".", metavar="DIR", help="put first on sys.path (default: .)")
     args = parser.parse_intermixed_args(argv)
-    app = load_app("call", args.app, args.app_dir)
+    app = load_app("call", args)
     return 2 if app is None else call(app, args.request)

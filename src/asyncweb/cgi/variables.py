@@ -106,9 +106,14 @@ def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, by
                 name = header_name(key)
             if name is not NOT_A_HEADER:
                 headers.append((name, text.encode("latin-1")))
-    # The body's headers first, as CGI lists them apart.
-    if value := get("CONTENT_LENGTH"):
+    # The body's headers first, as CGI lists them apart. A body of unknown
+    # length (CONTENT_LENGTH=-1 from Caddy, none but a Transfer-Encoding
+    # from Apache) is said to be chunked, as an HTTP server's scope says it.
+    value = get("CONTENT_LENGTH")
+    if value and value != "-1":
         headers.insert(0, (b"content-length", value.encode("latin-1")))
+    elif value or get("HTTP_TRANSFER_ENCODING"):
+        headers.insert(0, (b"transfer-encoding", b"chunked"))
     if value := get("CONTENT_TYPE"):
         headers.insert(0, (b"content-type", value.encode("latin-1")))
     script = get("SCRIPT_NAME", "").rstrip("/")

@@ -1,12 +1,12 @@
 """FastCGI for any ASGI 3 application: put an app behind nginx or lighttpd
 with `fastcgi_pass`.
 
-`serve` (async) and `run` (blocking) listen on `unix:/path`, `HOST:PORT` or
+`serve` (async) and `run_server` (blocking) listen on `unix:/path`, `HOST:PORT` or
 an inherited socket (`fd:0`, what a web server that spawns FastCGI
 applications hands over: `is_listening_socket(0)` tells whether it did).
 The wire protocol itself is the sans-I/O `asyncweb.fastcgi.protocol`.
 """
 
-from .server import ClientDisconnected, is_listening_socket, listen, run, serve
+from .server import is_listening_socket, listen, run_server, serve
 
-__all__ = ["ClientDisconnected", "is_listening_socket", "listen", "run", "serve"]
+__all__ = ["is_listening_socket", "listen", "run_server", "serve"]

@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from .._importer import load_app
-from .lifespan import LifespanFailure
-from .server import is_listening_socket, run
+from .._importer import app_arguments, load_app
+from ..cgi.lifespan import LifespanFailure
+from .server import is_listening_socket, run_server
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -31,11 +31,7 @@ def _positive(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="asyncweb fastcgi",
-        description="Serve an ASGI application over FastCGI (behind nginx, lighttpd, ...).",
-    )
-    p.add_argument("app", metavar="MODULE:APP", help="the ASGI application, e.g. mysite:app")
+    p = app_arguments("asyncweb fastcgi", "Serve an ASGI application over FastCGI (behind nginx, lighttpd, ...).")
     p.add_argument(
         "--bind",
         "-b",
@@ -82,12 +78,6 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="event loop; auto uses uvloop when installed (default: %(default)s)",
     )
-    p.add_argument(
-        "--app-dir",
-        default=".",
-        metavar="DIR",
-        help="directory put first on sys.path (default: the current one)",
-    )
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     return p
 
@@ -105,11 +95,11 @@ def main(argv: list[str]) -> int:
             print("asyncweb fastcgi: give --bind (stdin is not a listening socket)", file=sys.stderr)
             return 2
         bind = "fd:0"
-    app = load_app("fastcgi", args.app, args.app_dir)
+    app = load_app("fastcgi", args)
     if app is None:
         return 2
     try:
-        run(
+        run_server(
             app,
             bind,
             loop=args.loop,

@@ -1,22 +1,23 @@
 """One FastCGI request as the ASGI application sees it: `receive` and `send`.
 
-The connection layer (`connection` over anyio streams, `transport` over
-asyncio transports) feeds the body in and ends the request on disconnect;
-an `Exchange` buffers the body for the app, turns its messages into CGI
-response bytes and hands them to the connection. It never touches a socket.
+The shared `cgi.exchange.Exchange` holds the receive rules and the one
+response writer; this adds what FastCGI needs around them: waiting for the
+connection to feed more body, backpressure on the connection while the app
+is behind, the response's bytes wrapped in STDOUT records, END_REQUEST
+however the app ends. It never touches a socket: the connection does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable
 from typing import Protocol
 
 import anyio
 
-from ..cgi.head import render_head
+from ..cgi.exchange import Exchange
+from ..errors import ClientDisconnect
 from ..headers import parse_length
 from ..types import ASGIApp, Message, Scope
 from .protocol import Connection as Codec
@@ -28,11 +29,6 @@ log = logging.getLogger("asyncweb.fastcgi")
 BODY_HIGH_WATER = 1 << 20
 
 
-class ClientDisconnected(OSError):
-    """send() after the web server closed the connection or aborted the
-    request (ASGI 2.4 asks for an OSError)."""
-
-
 class Link(Protocol):
     """What an exchange needs from its connection."""
 
@@ -41,53 +37,29 @@ class Link(Protocol):
 
     def write(self, data: bytes) -> Awaitable[None] | None:
         """Send `data`; what to await before the next write when the
-        connection is full (the asyncio layer returns None when it is not)."""
+        connection is full (None when it is not)."""
 
     def resume_reading(self) -> None:
         """The body buffer drained (or the request ended): read on."""
 
-    def request_done(self, exchange: Exchange) -> None:
+    def request_done(self, exchange: FastCGIExchange) -> None:
         """The app returned: forget the request and free its slot."""
 
 
-_ERROR_HEAD = render_head(500, [(b"content-type", b"text/plain; charset=utf-8")])
-
-
-class Exchange:
+class FastCGIExchange(Exchange):
     """One request: its body buffer (fed by the connection) and its
     response (written by the app's task)."""
 
-    __slots__ = (
-        "_changed",
-        "_chunks",
-        "_final_sent",
-        "aborted",
-        "body_complete",
-        "buffered",
-        "conn",
-        "done",
-        "expected",
-        "head",
-        "head_only",
-        "received",
-        "request_id",
-        "scope",
-    )
+    __slots__ = ("_changed", "conn", "done", "request_id", "scope")
 
     def __init__(self, conn: Link, request_id: int, scope: Scope, content_length: str) -> None:
+        # No CONTENT_LENGTH (a chunked upload nginx does not buffer), or no
+        # number: the body ends with the empty STDIN record.
+        super().__init__(parse_length(content_length) if content_length else None, scope["method"] == "HEAD")
         self.conn = conn
         self.request_id = request_id
         self.scope = scope
-        self.head_only = scope["method"] == "HEAD"
-        self.expected = parse_length(content_length) if content_length else None
-        self._chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.received = 0
-        self.body_complete = False
-        self._final_sent = False
-        self.aborted = False
-        self.head: bytes | None = None
-        self.done = False
+        self.done = False  # END_REQUEST is written
         # Created only when the app has to wait: most requests never do.
         self._changed: anyio.Event | None = None
 
@@ -105,79 +77,48 @@ class Exchange:
             self._changed.set()
             self._changed = None
 
-    # Connection side.
-
+    # -- the connection's side ----------------------------------------------
     def feed(self, data: bytes) -> None:
-        if self.done:
-            return  # the response is complete: the rest of the body is unwanted
-        self._chunks.append(data)
-        self.buffered += len(data)
-        self.received += len(data)
+        super().feed(data)
         self._wake()
 
     def end_body(self) -> None:
-        self.body_complete = True
-        if self.expected is not None and self.received < self.expected:
-            # RFC 3875 / FastCGI 6.2: fewer bytes than CONTENT_LENGTH means
-            # the upload was cut off.
-            self.aborted = True
+        super().end_body()
         self._wake()
 
     def abort(self) -> None:
-        self.aborted = True
+        super().abort()
         self._wake()
         self.conn.resume_reading()
 
-    # Application side.
-
+    # -- the app's side ------------------------------------------------------
     async def receive(self) -> Message:
         while True:
-            if self._chunks and not self.aborted:
-                chunks = self._chunks
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                if self.buffered > BODY_HIGH_WATER:
+            behind = self.buffered > BODY_HIGH_WATER
+            message = self.next_message()
+            if message is not None:
+                if behind:
                     self.conn.resume_reading()
-                self.buffered = 0
-                self._final_sent = self.body_complete
-                return {"type": "http.request", "body": data, "more_body": not self.body_complete}
-            if self.disconnected or self.done:
-                return {"type": "http.disconnect"}
-            if self.body_complete and not self._final_sent:
-                self._final_sent = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+                return message
             self._changed = self._changed or anyio.Event()
             await self._changed.wait()
 
     async def send(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.body":
-            head = self.head
-            if head is None or self.done:
-                raise RuntimeError("http.response.body outside a response")
-            if self.aborted or self.conn.broken:
-                raise ClientDisconnected("the web server's client went away")
-            body = b"" if self.head_only else message.get("body", b"")
-            if type(body) is not bytes:  # a bytearray or memoryview: the compiled codec takes bytes
-                body = bytes(body)
-            if head:  # the first body carries the head
-                self.head = b""
-                body = head + body
-            # Inline _write: a coroutine per response only when one must wait.
-            waiter = self.conn.write(self._records(body, message.get("more_body", False)))
-            if waiter is not None:
-                await waiter
-        elif kind == "http.response.start":
-            if self.head is not None:
-                raise RuntimeError("http.response.start sent twice")
-            self.head = render_head(message["status"], message.get("headers", ()))
+        data = self.writer.feed(message)
+        if not data and not self.writer.complete:
+            return  # the head, held for the first body, or an empty part
+        if self.aborted or self.conn.broken:
+            raise ClientDisconnect("the web server's client went away")
+        # A coroutine per response only when the connection is full.
+        waiter = self.conn.write(self._records(data, self.writer.complete))
+        if waiter is not None:
+            await waiter
 
-    def _records(self, data: bytes, more: bool, app_status: int = 0) -> bytes:
-        """STDOUT records for `data`, and the end of the request after the
-        last; a plain call, as the bytes are awaited in the caller's write."""
-        if more:
+    def _records(self, data: bytes, last: bool, app_status: int = 0) -> bytes:
+        """STDOUT records for `data`, and after the last the end of STDOUT
+        and END_REQUEST, in one write."""
+        if not last:
             return self.conn.codec.stdout(self.request_id, data)
-        # The last body, the end of STDOUT and END_REQUEST in one write.
         self.done = True
         out = self.conn.codec.stdout_and_end(self.request_id, data, app_status)
         self._wake()
@@ -203,27 +144,25 @@ class Exchange:
                 log.exception("error in ASGI app for %s %s", self.scope["method"], self.scope["path"])
                 if not self.done:  # nothing may follow END_REQUEST
                     note = f"asyncweb: error in the application: {type(exc).__name__}\n"
-                    with contextlib.suppress(ClientDisconnected):
+                    with contextlib.suppress(ClientDisconnect):
                         await self._write(self.conn.codec.stderr(self.request_id, note.encode()))
         finally:
             try:
                 if not self.done:
-                    if not failed and not self.disconnected:
+                    if not failed and not self.disconnected and not self.writer.complete:
                         log.error("app returned without completing the response")
-                    with contextlib.suppress(ClientDisconnected):
+                    with contextlib.suppress(ClientDisconnect):
                         await self._finish(failed)
             finally:
                 self.conn.request_done(self)
 
     async def _finish(self, failed: bool) -> None:
-        """End a request the app left unfinished."""
+        """End a request the app left unfinished: a 500 if nothing went out
+        yet, and END_REQUEST."""
         if self.done:
             return
         if self.conn.broken:
             self.done = True
             return
-        if self.head != b"" and not self.aborted:
-            self.head = b""  # the app's own head, if any, was never sent
-            await self._write(self._records(_ERROR_HEAD + b"Internal Server Error\n", False, 1))
-        else:
-            await self._write(self._records(b"", False, 1 if failed else 0))
+        data = b"" if self.aborted else self.fail()
+        await self._write(self._records(data, True, 1 if failed or data else 0))

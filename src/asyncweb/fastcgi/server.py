@@ -1,10 +1,8 @@
-"""An anyio FastCGI responder for any ASGI 3 application: listening,
-accepting, signals, lifespan and graceful shutdown.
+"""A FastCGI responder for any ASGI 3 application: listening, accepting,
+signals, lifespan and graceful shutdown, on asyncio (uvloop welcome).
 
-The protocol lives in `protocol`, the ASGI side of a request in `exchange`.
-Each accepted connection is served by `transport` (asyncio's transports:
-the fast path, used whenever anyio runs on asyncio) or by `connection`
-(anyio's socket waits: any anyio backend).
+The protocol lives in `protocol`, a connection's I/O in `connection`, the
+ASGI side of a request in `exchange`. This module never reads a request.
 """
 
 from __future__ import annotations
@@ -16,26 +14,22 @@ import os
 import signal
 import socket
 import stat
-from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..cgi.lifespan import Lifespan, LifespanFailure
 from ..types import ASGIApp
-from .connection import StreamConnection
-from .exchange import ClientDisconnected
-from .lifespan import Lifespan, LifespanFailure, LifespanMode
-from .transport import TransportConnection
+from .connection import Connection
+from .state import ServerState
+
+if TYPE_CHECKING:
+    from ..cgi.lifespan import LifespanMode
 
 log = logging.getLogger("asyncweb.fastcgi")
 
-# Serve connections on asyncio's transports when anyio runs on asyncio
-# (False forces the portable anyio layer: tests, debugging).
-ASYNCIO_TRANSPORTS = True
-
-__all__ = ["ClientDisconnected", "is_listening_socket", "listen", "run", "serve"]
+__all__ = ["is_listening_socket", "listen", "run_server", "serve"]
 
 
 def listen(bind: str, *, socket_mode: int | None = None, backlog: int = 1024) -> socket.socket:
@@ -111,66 +105,21 @@ def is_listening_socket(fd: int) -> bool:
         sock.close()
 
 
-class _Slots:
-    """The concurrency limit: a counter, with an event to wait on (anyio
-    layer) or callbacks to call (asyncio transports) only when every slot is
-    taken."""
+class _Connections:
+    """The connections being served, and an event for when the last closes."""
 
-    def __init__(self, limit: int) -> None:
-        self.free = limit  # slots free now (the in-process benchmark reads it)
-        self._freed: anyio.Event | None = None
-        self._callbacks: deque[Callable[[], None]] = deque()
-
-    async def acquire(self) -> None:
-        while not self.free:
-            self._freed = self._freed or anyio.Event()
-            await self._freed.wait()
-        self.free -= 1
-
-    def try_acquire(self, on_free: Callable[[], None]) -> bool:
-        """Take a slot, or have `on_free` called (once) when one is freed,
-        to try again."""
-        if self.free:
-            self.free -= 1
-            return True
-        self._callbacks.append(on_free)
-        return False
-
-    def release(self) -> None:
-        self.free += 1
-        if self._freed is not None:
-            self._freed.set()
-            self._freed = None
-        if self._callbacks:
-            # Every waiter tries again (one that cannot use the slot, its
-            # connection gone, must not keep it from the others), soon
-            # rather than now: release() runs inside another request's
-            # bookkeeping.
-            loop = asyncio.get_running_loop()
-            while self._callbacks:
-                loop.call_soon(self._callbacks.popleft())
-
-
-class Server:
-    def __init__(self, app: ASGIApp, lifespan: Lifespan, concurrency: int, max_params_size: int) -> None:
-        self.app = app
-        self.lifespan = lifespan
-        self.concurrency = concurrency
-        self.max_params_size = max_params_size
-        self.slots = _Slots(concurrency)
-        self.connections: set[StreamConnection | TransportConnection] = set()
-        self.stopping = False
+    def __init__(self) -> None:
+        self.open: set[Connection] = set()
         self.idle = anyio.Event()
-        self.transports = ASYNCIO_TRANSPORTS and _on_asyncio()
 
-    async def handle(self, sock: socket.socket) -> None:
-        connection = TransportConnection(self, sock) if self.transports else StreamConnection(self, sock)
-        self.connections.add(connection)
+    async def serve(self, state: ServerState, sock: socket.socket) -> None:
+        connection = Connection(state, sock)
+        self.open.add(connection)
         try:
             await connection.run()
         finally:
-            self.connections.discard(connection)
-            if self.stopping and not self.connections:
+            self.open.discard(connection)
+            if state.stopping and not self.open:
                 self.idle.set()
 
 
@@ -224,9 +173,11 @@ async def _serve(
     shutdown_event: anyio.Event | None,
     task_status: TaskStatus[None],
 ) -> None:
+    if not _on_asyncio():
+        raise RuntimeError("the FastCGI server runs on asyncio (anyio's asyncio backend, uvloop included)")
     stop = shutdown_event or anyio.Event()
     life = Lifespan(app, lifespan)
-    server = Server(app, life, concurrency, max_params_size)
+    state = ServerState(app, concurrency, max_params_size, life.state)
     sock.setblocking(False)
     failure: LifespanFailure | None = None
     with sock:
@@ -234,39 +185,45 @@ async def _serve(
             if handle_signals:
                 outer.start_soon(_watch_signals, stop, outer)
             try:
-                await life.startup(outer)
+                await life.startup()
             except LifespanFailure as exc:
                 failure = exc
             else:
                 log.info("serving FastCGI on %s", _describe(sock))
                 task_status.started()
-                await _serve_connections(server, sock, stop, shutdown_timeout)
-                await life.shutdown()
+                try:
+                    await _serve_connections(state, sock, stop, shutdown_timeout)
+                    await life.shutdown()
+                finally:
+                    life.cancel()
             outer.cancel_scope.cancel()
     if failure is not None:
         raise failure
 
 
-async def _serve_connections(server: Server, sock: socket.socket, stop: anyio.Event, timeout: float) -> None:
-    async with anyio.create_task_group() as connections:
+async def _serve_connections(state: ServerState, sock: socket.socket, stop: anyio.Event, timeout: float) -> None:
+    connections = _Connections()
+    async with anyio.create_task_group() as tasks:
         accepting = anyio.CancelScope()
-        connections.start_soon(_accept, sock, server, connections, accepting)
+        tasks.start_soon(_accept, sock, state, connections, tasks, accepting)
         await stop.wait()
         log.info("shutting down")
-        server.stopping = True
+        state.stopping = True
         accepting.cancel()
         sock.close()
-        for connection in list(server.connections):
-            await connection.close_if_idle()
-        if server.connections:
+        for connection in list(connections.open):
+            connection.close_if_idle()
+        if connections.open:
             with anyio.move_on_after(timeout):
-                await server.idle.wait()
-        if server.connections:
-            log.warning("cancelling %d connection(s) at shutdown", len(server.connections))
-        connections.cancel_scope.cancel()
+                await connections.idle.wait()
+        if connections.open:
+            log.warning("cancelling %d connection(s) at shutdown", len(connections.open))
+        tasks.cancel_scope.cancel()
 
 
-async def _accept(sock: socket.socket, server: Server, tasks: TaskGroup, scope: anyio.CancelScope) -> None:
+async def _accept(
+    sock: socket.socket, state: ServerState, connections: _Connections, tasks: TaskGroup, scope: anyio.CancelScope
+) -> None:
     with scope:
         while True:
             await anyio.wait_readable(sock)
@@ -281,7 +238,7 @@ async def _accept(sock: socket.socket, server: Server, tasks: TaskGroup, scope: 
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setblocking(False)
-            tasks.start_soon(server.handle, client)
+            tasks.start_soon(connections.serve, state, client)
 
 
 async def _watch_signals(stop: anyio.Event, scope_owner: TaskGroup) -> None:
@@ -309,7 +266,7 @@ def _describe(sock: socket.socket) -> str:
     return f"{address[0]}:{address[1]}"
 
 
-def run(app: ASGIApp, bind: str | socket.socket, *, loop: str = "auto", **options: Any) -> None:
+def run_server(app: ASGIApp, bind: str | socket.socket, *, loop: str = "auto", **options: Any) -> None:
     """Serve `app` until a signal stops it; `loop` is "asyncio", "uvloop" or
     "auto" (uvloop when it is installed). `options` are those of `serve`."""
     use_uvloop = loop == "uvloop"

@@ -1,0 +1,140 @@
+"""One request through any ASGI app, outside any server.
+
+The engine of the CGI host (a process per request) and of `asyncweb call`
+(the command-line debug mode): the body comes from a plain iterator of
+chunks, the response's bytes (the one `ResponseWriter`'s) go to a plain
+callable, and the app runs inside its lifespan. `serve_request` runs it on
+bare asyncio, so that nothing heavier (anyio, uvicorn, httpx) is imported
+unless the app wants it; `serve_request_blocking` runs an asyncweb App with
+no event loop at all (`noloop`). It opens no socket and no file itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from ..types import NO_EVENT_LOOP, ASGIApp, Message, Scope
+from .exchange import Exchange
+from .lifespan import BlockingLifespan, Lifespan, LifespanFailure
+from .noloop import run_without_loop
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+
+Sink = Callable[[bytes], None]
+
+log = logging.getLogger("asyncweb")
+
+
+class PulledExchange(Exchange):
+    """An `Exchange` whose body is pulled from `chunks` as the app asks for
+    it, and whose response bytes go to `sink` as the app sends them."""
+
+    __slots__ = ("_chunks_in", "_finished", "_sink")
+
+    def __init__(self, chunks: Iterator[bytes], length: int | None, sink: Sink, head_only: bool = False) -> None:
+        super().__init__(length, head_only)
+        self._chunks_in = chunks
+        self._sink = sink
+        self._finished: asyncio.Future[None] | None = None
+
+    @property
+    def complete(self) -> bool:
+        """A whole response went out (the app's, or the 500 that stood in
+        for it), not one cut short."""
+        return self.writer.complete and not self.writer.cut
+
+    async def receive(self) -> Message:
+        while True:
+            message = self.next_message()
+            if message is not None:
+                return message
+            if not self.body_complete:
+                chunk = next(self._chunks_in, None)
+                if chunk is None:
+                    self.end_body()
+                else:
+                    self.feed(chunk)
+            else:
+                await self._finish_signal()
+
+    async def send(self, message: Message) -> None:
+        self._out(self.respond(message))
+
+    def finish(self) -> None:
+        """End a response the app left unfinished (`Exchange.fail`)."""
+        self._out(self.fail())
+
+    def _out(self, data: bytes) -> None:
+        if data:
+            self._sink(data)
+        if self.response_complete and self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    def _finish_signal(self) -> asyncio.Future[None]:
+        """Done when the response is: the body is read, and nobody can
+        disconnect here. Needs an event loop (none: the App never waits)."""
+        import asyncio
+
+        if self._finished is None:
+            self._finished = asyncio.get_running_loop().create_future()
+        return self._finished
+
+
+async def serve_request(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None:
+    """Run the app for one request, inside its lifespan; whatever it raises
+    is logged with its traceback and, if nothing was sent yet, answered 500."""
+    lifespan = Lifespan(app)
+    try:
+        await lifespan.startup()
+    except LifespanFailure as exc:
+        log.error("%s", exc)
+    else:
+        scope["state"] = dict(lifespan.state)
+        try:
+            await app(scope, exchange.receive, exchange.send)
+        except Exception:
+            log.exception("error in the app for %s %s", scope["method"], scope["path"])
+        else:
+            _returned(scope, exchange)
+    exchange.finish()
+    try:
+        await lifespan.shutdown()
+    except LifespanFailure as exc:
+        log.error("%s", exc)
+
+
+def serve_request_blocking(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None:
+    """`serve_request` with no event loop, for an asyncweb App (see
+    `noloop.needs_event_loop`). The scope says so (`types.NO_EVENT_LOOP`),
+    so the App neither times reads nor watches for a disconnect."""
+    scope["extensions"] = {**(scope.get("extensions") or {}), NO_EVENT_LOOP: {}}
+    lifespan = BlockingLifespan(app)
+    try:
+        lifespan.startup()
+    except LifespanFailure as exc:
+        log.error("%s", exc)
+    else:
+        scope["state"] = dict(lifespan.state)
+        run_without_loop(_call(app, scope, exchange))
+    exchange.finish()  # after a failed startup, or a call that run_without_loop ended
+    try:
+        lifespan.shutdown()
+    except LifespanFailure as exc:
+        log.error("%s", exc)
+
+
+async def _call(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None:
+    try:
+        await app(scope, exchange.receive, exchange.send)
+    except Exception:
+        log.exception("error in the app for %s %s", scope["method"], scope["path"])
+    else:
+        _returned(scope, exchange)
+
+
+def _returned(scope: Scope, exchange: PulledExchange) -> None:
+    if not exchange.response_complete:
+        log.error("the app returned without a complete response for %s %s", scope["method"], scope["path"])
