@@ -1,8 +1,11 @@
-"""The code checks CI holds the project to: ruff and mypy --strict."""
+"""The code checks CI holds the project to: ruff, mypy --strict, and no
+function nested deeper than five levels."""
 
+import ast
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,3 +31,42 @@ def test_mypy_strict() -> None:
     pytest.importorskip("mypy", reason="mypy is not installed (pip install -e '.[test]')")
     result = run(sys.executable, "-m", "mypy", "--strict", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Statements that open a block; an `elif` continues its `if` at the same depth.
+_BLOCKS = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try, ast.Match)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+MAX_DEPTH = 5
+
+
+def nesting(node: ast.AST, depth: int = 0, in_function: bool = False) -> Iterator[tuple[int, int]]:
+    """(depth, line) of every statement inside a function, the function
+    itself counting as the first level."""
+    for field, value in ast.iter_fields(node):
+        children = value if isinstance(value, list) else [value]
+        for child in children:
+            if not isinstance(child, ast.AST):
+                continue
+            is_elif = isinstance(node, ast.If) and field == "orelse" and children == [child]
+            opens = isinstance(child, _FUNCTIONS) or (in_function and isinstance(child, _BLOCKS) and not is_elif)
+            level = depth + 1 if opens else depth
+            if in_function or opens:
+                yield level, getattr(child, "lineno", 0)
+            yield from nesting(child, level, in_function or isinstance(child, _FUNCTIONS))
+
+
+def test_nesting_depth_counts_blocks_not_elifs() -> None:
+    deep = "def f(x):\n for a in x:\n  if a:\n   with a:\n    while a:\n     pass\n"
+    flat = "def f(x):\n if x == 1:\n  pass\n elif x == 2:\n  pass\n elif x == 3:\n  pass\n"
+    assert max(depth for depth, _ in nesting(ast.parse(deep))) == 5
+    assert max(depth for depth, _ in nesting(ast.parse(flat))) == 2
+
+
+def test_no_function_nests_deeper_than_five_levels() -> None:
+    too_deep = [
+        f"{path.relative_to(ROOT)}:{line} ({depth} levels)"
+        for path in sorted((ROOT / "src").rglob("*.py"))
+        for depth, line in nesting(ast.parse(path.read_text()))
+        if depth > MAX_DEPTH
+    ]
+    assert not too_deep, too_deep

@@ -3,8 +3,8 @@
 ASGI servers hand an app each body chunk as a fresh bytes object of about
 256 KiB (uvicorn over loopback) and free it soon after. With glibc's
 default, dynamic thresholds, every such chunk is carved from the top of the
-heap and trimmed back on free, so each one page-faults in anew: about
-100,000 minor faults per 256 MiB uploaded. Serving chunks of up to 4 MiB
+heap and trimmed back on free, so each one page-faults in anew, page by
+page. Serving chunks of up to 4 MiB
 from the heap, with 4 MiB of top padding kept, removes them (see
 benchmarks/upload.py). Both settings are needed: setting either one alone
 turns the dynamic threshold off and makes 256 KiB chunks mmap'ed anew.

@@ -238,7 +238,7 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
 def _is_async(handler: object) -> bool:
     """Whether `handler` is an async function, or an object with an async
     `__call__`. Plain functions are told by their code flags, without
-    importing inspect: 5 ms of every CGI request's start-up."""
+    importing inspect, which a CGI request's start-up would pay for."""
     code = getattr(handler, "__code__", None)
     if code is not None and code.co_flags & 0x80:  # inspect.CO_COROUTINE
         return True

@@ -16,7 +16,8 @@ class Limits(NamedTuple):
     which the body limit already bounds: raise `max_body_size` (or set it to
     None) for uploads larger than 1 GiB. Immutable: `limits._replace(...)`
     gives a changed copy. (A NamedTuple, not a dataclass: dataclasses
-    imports inspect, 5 ms of every CGI request's start-up.)
+    imports inspect, which every CGI request's start-up would pay for;
+    benchmarks/cgi_startup.py measures it.)
     """
 
     max_body_size: int | None = GiB

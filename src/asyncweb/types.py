@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable, MutableMapping
 
 # As in every module on the CGI path: not typing's TYPE_CHECKING, whose import and
-# teardown cost a CGI process about 3 ms.
+# teardown every CGI process would pay for (benchmarks/cgi_startup.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -14,7 +14,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# The scope extension of asyncweb's loop-free runner (`oneshot`, for CGI):
+# The scope extension of asyncweb's loop-free runner (`cgi.noloop`, for CGI):
 # receive() and send() block and no event loop runs, so an app must neither
 # start timers nor tasks. The host times reads out; nobody can disconnect.
 NO_EVENT_LOOP = "asyncweb.no_event_loop"

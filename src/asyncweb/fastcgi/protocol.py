@@ -151,58 +151,77 @@ def unpack_request_params(data: bytes) -> tuple[dict[str, str], list[tuple[bytes
     text = data.decode("latin-1")
     params: dict[str, str] = {}
     headers: list[tuple[bytes, bytes]] = []
-    names = HEADER_NAMES
-    pos, end, count = 0, len(data), 0
     try:
         if data.isascii():
-            # No byte has its top bit set, so every length is one byte. The
-            # b"\0" lets the header test read the first byte of an empty
-            # last name; a pair cut short leaves pos past the end.
-            padded = data + b"\0"
-            while pos < end:
-                name_len, value_len = padded[pos], padded[pos + 1]
-                pos += 2
-                name_end = pos + name_len
-                key = text[pos:name_end]
-                # Only names starting with "H" can be headers: an int
-                # compare spares the lookup for the rest.
-                if padded[pos] == 72 and name_len > 4:
-                    name = names.get(key)
-                    if name is None:
-                        name = header_name(key)
-                    pos = name_end + value_len
-                    params[key] = text[name_end:pos]
-                    if name is not NOT_A_HEADER:
-                        headers.append((name, data[name_end:pos]))
-                else:
-                    pos = name_end + value_len
-                    params[key] = text[name_end:pos]
-                count += 1
+            pos, count = _unpack_ascii(data, text, params, headers)
         else:
-            while pos < end:
-                name_len, value_len = data[pos], data[pos + 1]
-                if (name_len | value_len) & 0x80:
-                    pos, name_len, value_len = _long_lengths(data, pos)
-                else:
-                    pos += 2
-                name_end = pos + name_len
-                key = text[pos:name_end]
-                pos = name_end + value_len
-                params[key] = text[name_end:pos]
-                if key[:5] == "HTTP_":
-                    name = names.get(key)
-                    if name is None:
-                        name = header_name(key)
-                    if name is not NOT_A_HEADER:
-                        headers.append((name, data[name_end:pos]))
-                count += 1
+            pos, count = _unpack_any(data, text, params, headers)
     except IndexError:
         raise ProtocolError("truncated name-value pair") from None
+    end = len(data)
     if pos != end:
         raise ProtocolError("truncated name-value pair")
     if count != len(params):
         return _join_repeated(text, data), None
     return params, headers
+
+
+def _unpack_ascii(
+    data: bytes, text: str, params: dict[str, str], headers: list[tuple[bytes, bytes]]
+) -> tuple[int, int]:
+    """The pairs of an all-ASCII block, where every length is one byte;
+    returns (end position, pairs read)."""
+    names = HEADER_NAMES
+    pos, end, count = 0, len(data), 0
+    # The b"\0" lets the header test read the first byte of an empty last
+    # name; a pair cut short leaves pos past the end.
+    padded = data + b"\0"
+    while pos < end:
+        name_len, value_len = padded[pos], padded[pos + 1]
+        pos += 2
+        name_end = pos + name_len
+        key = text[pos:name_end]
+        # Only names starting with "H" can be headers: an int compare
+        # spares the lookup for the rest.
+        if padded[pos] == 72 and name_len > 4:
+            name = names.get(key)
+            if name is None:
+                name = header_name(key)
+            pos = name_end + value_len
+            params[key] = text[name_end:pos]
+            if name is not NOT_A_HEADER:
+                headers.append((name, data[name_end:pos]))
+        else:
+            pos = name_end + value_len
+            params[key] = text[name_end:pos]
+        count += 1
+    return pos, count
+
+
+def _unpack_any(
+    data: bytes, text: str, params: dict[str, str], headers: list[tuple[bytes, bytes]]
+) -> tuple[int, int]:
+    """The pairs of any block, 4-byte lengths included; as `_unpack_ascii`."""
+    names = HEADER_NAMES
+    pos, end, count = 0, len(data), 0
+    while pos < end:
+        name_len, value_len = data[pos], data[pos + 1]
+        if (name_len | value_len) & 0x80:
+            pos, name_len, value_len = _long_lengths(data, pos)
+        else:
+            pos += 2
+        name_end = pos + name_len
+        key = text[pos:name_end]
+        pos = name_end + value_len
+        params[key] = text[name_end:pos]
+        if key[:5] == "HTTP_":
+            name = names.get(key)
+            if name is None:
+                name = header_name(key)
+            if name is not NOT_A_HEADER:
+                headers.append((name, data[name_end:pos]))
+        count += 1
+    return pos, count
 
 
 def _long_lengths(data: bytes, pos: int) -> tuple[int, int, int]:
@@ -325,13 +344,12 @@ class Connection:
         requests = self._requests
         unpack = HEADER.unpack_from
         # Declared, as struct gives Any: the compiled build then keeps the
-        # header fields as machine ints (3% of a request's instructions).
+        # header fields as machine ints (benchmarks/fastcgi.py --in-process).
         version: int
         rtype: int
         rid: int
         clen: int
         plen: int
-        params_id: int
         pos, size = 0, len(data)
         # A small request from nginx is four records in one read; STDIN and
         # PARAMS of a known request are handled inline, the rest in _record.
@@ -348,27 +366,7 @@ class Connection:
             if request is None:
                 if rtype == _BEGIN_REQUEST and rid:
                     self._begin(rid, data[start:end], events)
-                    request = requests.get(rid)
-                    # A request without a body, as nginx sends it: one PARAMS
-                    # record, then the empty PARAMS and the empty STDIN,
-                    # matched at once; anything else (or a refused
-                    # BEGIN_REQUEST) takes the loop, record by record.
-                    if request is not None and size - pos >= 24 and rid < len(_BODILESS_ENDS):
-                        version, rtype, params_id, clen, plen = unpack(data, pos)
-                        start = pos + 8
-                        end = start + clen + plen
-                        if (
-                            rtype == _PARAMS
-                            and params_id == rid
-                            and version == VERSION
-                            and 0 < clen <= self._max_params_size
-                            and data[end : end + 16] == _BODILESS_ENDS[rid]
-                        ):
-                            params, headers = unpack_request_params(data[start : start + clen])
-                            request.stage = _INPUT_DONE
-                            events.append(RequestStarted(rid, params, request.keep_conn, headers))
-                            events.append(RequestBodyEnd(rid))
-                            pos = end + 16
+                    pos = self._bodiless(rid, data, pos, events)
                     continue
                 self._record(rtype, rid, data[start:end], events)
             elif rtype == _STDIN and request.stage == _IN_BODY:
@@ -394,6 +392,37 @@ class Connection:
         if pos < size:
             self._buffer = data[pos:]
         return _coalesce(events) if len(events) > 2 else events
+
+    def _bodiless(self, rid: int, data: bytes, pos: int, events: list[Event]) -> int:
+        """A request without a body, as nginx sends it right after its
+        BEGIN_REQUEST: one PARAMS record, then the empty PARAMS and the
+        empty STDIN, matched at once. Returns the position after them, or
+        `pos` for anything else (or a refused BEGIN_REQUEST), which the
+        loop then reads record by record."""
+        request = self._requests.get(rid)
+        if request is None or len(data) - pos < 24 or rid >= len(_BODILESS_ENDS):
+            return pos
+        version: int
+        rtype: int
+        params_id: int
+        clen: int
+        plen: int
+        version, rtype, params_id, clen, plen = HEADER.unpack_from(data, pos)
+        start = pos + 8
+        end = start + clen + plen
+        if (
+            rtype != _PARAMS
+            or params_id != rid
+            or version != VERSION
+            or not 0 < clen <= self._max_params_size
+            or data[end : end + 16] != _BODILESS_ENDS[rid]
+        ):
+            return pos
+        params, headers = unpack_request_params(data[start : start + clen])
+        request.stage = _INPUT_DONE
+        events.append(RequestStarted(rid, params, request.keep_conn, headers))
+        events.append(RequestBodyEnd(rid))
+        return end + 16
 
     def _record(self, rtype: int, rid: int, content: bytes, events: list[Event]) -> None:
         """Every record but the in-order PARAMS and STDIN of a known
