@@ -243,7 +243,12 @@ async def test_lifespan_startup_tunes_malloc_unless_told_not_to(monkeypatch: pyt
     from asyncweb import _malloc as malloc
 
     calls: list[int] = []
-    monkeypatch.setattr(malloc, "tune_malloc", lambda: calls.append(1) or True)
+
+    def tune() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(malloc, "tune_malloc", tune)
 
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         pass

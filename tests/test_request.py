@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from asyncweb import App, Request, Response
-from asyncweb.types import Scope
+from asyncweb.types import Message, Scope
 from tests.support import asgi_client
 
 
@@ -179,20 +179,6 @@ def test_dump_shows_what_was_parsed() -> None:
     assert "  a: None" in text and "  b: '2'" in text and "  c: '3'" in text and "  host: 'foo.com'" in text
 
 
-def test_pep_spellings_are_the_same_methods() -> None:
-    request = Request(
-        make_scope(path="/x/y", query_string=b"f=1", headers=[(b"host", b"foo.com"), (b"cookie", b"c=2")])
-    )
-    assert request.getField("f") == "1"  # type: ignore[attr-defined]
-    assert request.getCookie("c") == "2"  # type: ignore[attr-defined]
-    assert request.getHeader("Host") == "foo.com"  # type: ignore[attr-defined]
-    assert request.getURL(1) == "http://foo.com/x"  # type: ignore[attr-defined]
-    assert request.getBaseURL(1) == "http://foo.com/x"  # type: ignore[attr-defined]
-    assert request.getBrowser() == "unknown"  # type: ignore[attr-defined]
-    assert request.isSecure() is False  # type: ignore[attr-defined]
-    assert Request.getField is Request.get_field  # type: ignore[attr-defined]
-
-
 @pytest.mark.anyio
 async def test_body_and_stream_over_asgi() -> None:
     seen: dict[str, Any] = {}
@@ -229,12 +215,12 @@ def test_a_non_ascii_digit_content_length_is_not_a_500() -> None:
     async def handler(request: Request, response: Response, log: object) -> None:
         response.set_body(await request.body())
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"hi", "more_body": False}
 
-    sent: list[dict[str, object]] = []
+    sent: list[Message] = []
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = make_scope(method="POST", headers=[(b"content-length", "\xb2".encode("latin-1"))])

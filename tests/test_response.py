@@ -196,14 +196,3 @@ def test_dump_is_a_debugging_view() -> None:
     assert lines[0] == "HTTP/1.1 200 OK"
     assert "  X-A: 1" in lines and "  a=1; Path=/" in lines and "body: 300 bytes" in lines
     assert lines[-1].endswith("...")
-
-
-def test_pep_spellings() -> None:
-    response = Response()
-    response.setStatus(404)  # type: ignore[attr-defined]
-    response.setHeader("X-A", "1")  # type: ignore[attr-defined]
-    response.setBody("gone")  # type: ignore[attr-defined]
-    response.setCookie("a", "1")  # type: ignore[attr-defined]
-    response.expireCookie("b")  # type: ignore[attr-defined]
-    assert response.status == 404 and response.headers["X-A"] == "1" and response.body == b"gone"
-    assert [line.split(";")[0] for line in response.cookies] == ["a=1", "b="]
