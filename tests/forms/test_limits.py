@@ -12,8 +12,8 @@ import pytest
 
 from asyncweb import App, Limits, Request, Response
 from asyncweb.types import Message
+from tests.forms.helpers import MULTIPART_TYPE, file_part, multipart, open_fds, text_part
 from tests.support import asgi_client
-from tests.test_forms import MULTIPART_TYPE, file_part, multipart, open_fds, text_part
 
 URLENCODED_TYPE = {"content-type": "application/x-www-form-urlencoded"}
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from asyncweb.errors import BadRequest
 from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_options, safe_filename
-from tests.test_forms import file_part, multipart, text_part
+from tests.forms.helpers import file_part, multipart, text_part
 
 BODY = multipart(
     text_part(b"a", b"1"),

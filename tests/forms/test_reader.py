@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asyncweb import App, Request, Response, UploadFile
+from asyncweb import App, Request, Response
+from asyncweb._config import Config
+from asyncweb.forms import read_form
 from asyncweb.forms import uploads as uploads_module
+from tests.forms.helpers import MULTIPART_TYPE, file_part, multipart, open_fds, text_part
 from tests.support import asgi_client
 
 Seen = dict[str, Any]
@@ -31,10 +36,6 @@ def recording_app(seen: Seen, **options: Any) -> App:
             await action(request)
 
     return App(handler, **options)
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 @pytest.mark.anyio
@@ -96,26 +97,6 @@ async def test_multipart_fields_and_files(tmp_path: Path) -> None:
     assert seen["file_as_text"] == "first"  # a file field as text, as the PEP says
     assert seen["plain_as_file"] == (None, "Hello ☃".encode())
     assert seen["missing"] is None
-
-
-def multipart(*parts: bytes, boundary: bytes = b"XyZ") -> bytes:
-    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
-    return body + b"--" + boundary + b"--\r\n"
-
-
-def file_part(name: bytes, filename: bytes, content: bytes, extra: bytes = b"") -> bytes:
-    disposition = b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename + b'"' + extra
-    return disposition + b"\r\nContent-Type: application/octet-stream\r\n\r\n" + content
-
-
-def text_part(name: bytes, value: bytes, content_type: bytes = b"") -> bytes:
-    head = b'Content-Disposition: form-data; name="' + name + b'"\r\n'
-    if content_type:
-        head += b"Content-Type: " + content_type + b"\r\n"
-    return head + b"\r\n" + value
-
-
-MULTIPART_TYPE = {"content-type": "multipart/form-data; boundary=XyZ"}
 
 
 @pytest.mark.anyio
@@ -369,6 +350,18 @@ async def test_uploads_are_closed_and_removed_when_the_handler_fails(tmp_path: P
     assert open_fds() == before
 
 
-def test_upload_file_from_bytes_reads_as_text() -> None:
-    upload = UploadFile.from_bytes("x", "héllo".encode())
-    assert upload.read_text() == "héllo" and upload.read() == "héllo".encode()
+@pytest.mark.anyio
+async def test_a_read_cancelled_mid_body_aborts_every_upload(tmp_path: Path) -> None:
+    """Not only errors: a BaseException (here a cancellation) aborts the
+    uploads too, the finished ones and the one being written."""
+    body = multipart(file_part(b"a", b"a.bin", b"a" * 100), file_part(b"b", b"b.bin", b"b" * 100))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body[: len(body) - 50]  # a.bin finished, b.bin begun
+        raise asyncio.CancelledError
+
+    config = Config(upload_target=lambda name, filename, content_type: tmp_path / filename)
+    before = open_fds()
+    with pytest.raises(asyncio.CancelledError):
+        await read_form(chunks(), MULTIPART_TYPE["content-type"], config)
+    assert os.listdir(tmp_path) == [] and open_fds() == before

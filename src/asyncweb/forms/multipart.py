@@ -6,6 +6,11 @@ parser leaves to its callers: part headers parsed into a `PartStart`
 that the body really reached its closing boundary, and errors as
 `BadRequest`. Part data comes out as memoryview slices of the chunk fed in:
 no copy is made here.
+
+No I/O and no ASGI: the caller feeds the bytes and acts on the events. The
+only limits here are the part headers' (python-multipart counts those
+bytes as it scans); the fields' and files' sizes and counts are the
+reader's to enforce, and what a file part's bytes become is `uploads`'.
 """
 
 from __future__ import annotations

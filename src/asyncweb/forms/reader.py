@@ -4,6 +4,11 @@
 (`query.QueryParser`, `multipart.MultipartDecoder`), enforcing every limit
 as the bytes arrive (413 at once, nothing more read), and leaving nothing
 behind when it fails: partial files are closed and removed.
+
+It does no I/O but through `UploadFile`, and knows nothing of ASGI: the
+body comes as an async iterator of chunks and the options as a `Config`.
+It may not import `multipart` (and python-multipart) at import time, only
+when a multipart body comes: a CGI process pays for every import.
 """
 
 from __future__ import annotations
@@ -94,72 +99,142 @@ async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> Form
 
 
 async def _read_multipart(chunks: AsyncIterator[bytes], content_type: str, config: Config) -> FormData:
-    # python-multipart is imported on the first multipart body, not by every
-    # process that imports asyncweb (a CGI request pays for each import).
-    from .multipart import MultipartDecoder, PartData, PartEnd, PartStart, boundary_of
-
-    limits = config.limits
-    decoder = MultipartDecoder(boundary_of(content_type), limits.max_part_header_size, limits.max_part_headers)
-    texts: list[tuple[str, bytearray, str | None]] = []
-    uploads: list[UploadFile] = []
-    files: list[tuple[str, UploadFile]] = []
-    text: bytearray | None = None
-    texts_size = 0
-    # `spool_size` bounds the memory the files of one request take together:
-    # each new file may stay in memory only as far as the others left room.
-    memory_left = config.spool_size
-    upload: UploadFile | None = None
+    reader = _MultipartReader(content_type, config)
     try:
+        await reader.read(chunks)
+        return reader.finish()
+    except BaseException:
+        reader.abort()
+        raise
+
+
+class _MultipartReader:
+    """One multipart body as the decoder's events arrive: the fields' text,
+    the uploads, and every limit checked before the bytes are kept.
+
+    `read(chunks)` feeds the body through the decoder, one method per event;
+    `finish()` then gives the FormData. `abort()` on any failure closes and
+    removes every upload begun, kept or not.
+    """
+
+    __slots__ = (
+        "_config",
+        "_decoder",
+        "_files",
+        "_limits",
+        "_max_field_size",
+        "_max_fields_total",
+        "_max_file_size",
+        "_memory_left",
+        "_text",
+        "_texts",
+        "_texts_size",
+        "_upload",
+        "_uploads",
+    )
+
+    def __init__(self, content_type: str, config: Config) -> None:
+        # python-multipart is imported on the first multipart body, not by every
+        # process that imports asyncweb (a CGI request pays for each import).
+        from .multipart import MultipartDecoder, boundary_of
+
+        limits = config.limits
+        self._decoder = MultipartDecoder(
+            boundary_of(content_type), limits.max_part_header_size, limits.max_part_headers
+        )
+        self._config = config
+        self._limits = limits
+        # The limits part_data checks, one attribute away.
+        self._max_file_size = limits.max_file_size
+        self._max_field_size = limits.max_field_size
+        self._max_fields_total = limits.max_fields_total
+        self._texts: list[tuple[str, bytearray, str | None]] = []  # name, value, part charset
+        self._texts_size = 0
+        self._uploads: list[UploadFile] = []  # every upload begun, for abort()
+        self._files: list[tuple[str, UploadFile]] = []  # the uploads kept
+        # The part being read: a text field, a file, or neither.
+        self._text: bytearray | None = None
+        self._upload: UploadFile | None = None
+        # `spool_size` bounds the memory the files of one request take together:
+        # each new file may stay in memory only as far as the others left room.
+        self._memory_left = config.spool_size
+
+    async def read(self, chunks: AsyncIterator[bytes]) -> None:
+        """The whole body, through to its closing boundary."""
+        from .multipart import PartData, PartStart
+
+        decoder = self._decoder
+        # Bound methods looked up once: the loop runs for every event.
+        part_data, part_start, part_end = self.part_data, self.part_start, self.part_end
         async for chunk in chunks:
             for event in decoder.feed(chunk):
-                if isinstance(event, PartData):
-                    if upload is not None:
-                        if limits.max_file_size is not None and upload.size + len(event.data) > limits.max_file_size:
-                            raise PayloadTooLarge(f"a file is larger than {limits.max_file_size} bytes")
-                        upload.write(event.data)
-                    elif text is not None:
-                        if len(text) + len(event.data) > limits.max_field_size:
-                            raise PayloadTooLarge(f"a field is larger than {limits.max_field_size} bytes")
-                        texts_size += len(event.data)
-                        if limits.max_fields_total is not None and texts_size > limits.max_fields_total:
-                            raise PayloadTooLarge(f"the fields are larger than {limits.max_fields_total} bytes in all")
-                        text += event.data
-                elif isinstance(event, PartStart):
-                    if event.filename is None:
-                        if len(texts) >= limits.max_fields:
-                            raise PayloadTooLarge(f"more than {limits.max_fields} fields")
-                        text = bytearray()
-                        texts.append((event.name, text, event.charset))
-                    else:
-                        if len(uploads) >= limits.max_files:
-                            raise PayloadTooLarge(f"more than {limits.max_files} files")
-                        upload = _new_upload(event, config, memory_left)
-                        uploads.append(upload)
-                elif isinstance(event, PartEnd):
-                    if upload is not None:
-                        upload.finish()
-                        if upload.in_memory:
-                            memory_left -= upload.size
-                        # An empty file input: browsers send filename="" and
-                        # no bytes. That is "no file chosen", not a file.
-                        if upload.filename == "" and upload.size == 0:
-                            upload.close()
-                        else:
-                            files.append((upload.name, upload))
-                    text = upload = None
+                if type(event) is PartData:  # the most frequent event, tested first
+                    part_data(event.data)
+                elif type(event) is PartStart:
+                    part_start(event)
+                else:  # PartEnd
+                    part_end()
         decoder.close()
-        # Strict parsing may still refuse the text: the uploads go too then.
-        form_charset = next((bytes(value) for name, value, _ in texts if name == CHARSET_FIELD), b"")
-        default = _charset(form_charset.decode("latin-1"), config.strict_parsing)
+
+    def part_start(self, part: PartStart) -> None:
+        limits = self._limits
+        if part.filename is None:
+            if len(self._texts) >= limits.max_fields:
+                raise PayloadTooLarge(f"more than {limits.max_fields} fields")
+            self._text = bytearray()
+            self._texts.append((part.name, self._text, part.charset))
+        else:
+            if len(self._uploads) >= limits.max_files:
+                raise PayloadTooLarge(f"more than {limits.max_files} files")
+            self._upload = _new_upload(part, self._config, self._memory_left)
+            self._uploads.append(self._upload)
+
+    def part_data(self, data: memoryview) -> None:
+        upload = self._upload
+        if upload is not None:
+            if self._max_file_size is not None and upload.size + len(data) > self._max_file_size:
+                raise PayloadTooLarge(f"a file is larger than {self._max_file_size} bytes")
+            upload.write(data)
+            return
+        text = self._text
+        if text is None:
+            return
+        if len(text) + len(data) > self._max_field_size:
+            raise PayloadTooLarge(f"a field is larger than {self._max_field_size} bytes")
+        self._texts_size += len(data)
+        if self._max_fields_total is not None and self._texts_size > self._max_fields_total:
+            raise PayloadTooLarge(f"the fields are larger than {self._max_fields_total} bytes in all")
+        text += data
+
+    def part_end(self) -> None:
+        upload = self._upload
+        if upload is not None:
+            upload.finish()
+            if upload.in_memory:
+                self._memory_left -= upload.size
+            # An empty file input: browsers send filename="" and no bytes.
+            # That is "no file chosen", not a file.
+            if upload.filename == "" and upload.size == 0:
+                upload.close()
+            else:
+                self._files.append((upload.name, upload))
+        self._text = self._upload = None
+
+    def finish(self) -> FormData:
+        """The body reached its closing boundary: decode the fields' text.
+        Strict parsing may still refuse it; the caller aborts the uploads then."""
+        strict = self._config.strict_parsing
+        form_charset = next((bytes(value) for name, value, _ in self._texts if name == CHARSET_FIELD), b"")
+        default = _charset(form_charset.decode("latin-1"), strict)
         fields: MultiDict[str | None] = MultiDict(
-            (name, decode_text(bytes(value), config.strict_parsing, _charset(charset, False) if charset else default))
-            for name, value, charset in texts
+            (name, decode_text(bytes(value), strict, _charset(charset, False) if charset else default))
+            for name, value, charset in self._texts
         )
-    except BaseException:
-        for each in uploads:
-            each.abort()
-        raise
-    return FormData(fields, MultiDict(files))
+        return FormData(fields, MultiDict(self._files))
+
+    def abort(self) -> None:
+        for upload in self._uploads:
+            upload.abort()
 
 
 def _new_upload(part: PartStart, config: Config, spool_size: int) -> UploadFile:

@@ -1,7 +1,12 @@
 """Uploaded files: kept in memory while small, spooled to an unnamed temp
 file when larger, written from the parser's memoryview slices with no copy
 in between, and put in their final place by a rename (or a link), never a
-copy, when the destination is on the same filesystem."""
+copy, when the destination is on the same filesystem.
+
+Its only I/O is the upload's own file. It parses nothing and enforces no
+limit (the reader does both, before each write), and knows nothing of
+ASGI or of the request.
+"""
 
 from __future__ import annotations
 

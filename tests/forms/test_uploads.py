@@ -1,0 +1,78 @@
+"""UploadFile on its own: memory or spool, targets, abort, text, save."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from asyncweb import UploadFile
+from tests.forms.helpers import open_fds
+
+
+def filled(upload: UploadFile, *pieces: bytes) -> UploadFile:
+    for piece in pieces:
+        upload.write(memoryview(piece))
+    upload.finish()
+    return upload
+
+
+def test_upload_file_from_bytes_reads_as_text() -> None:
+    upload = UploadFile.from_bytes("x", "héllo".encode())
+    assert upload.read_text() == "héllo" and upload.read() == "héllo".encode()
+
+
+@pytest.mark.parametrize(("charset", "text"), [("latin-1", "é"), ("base64", "\ufffd"), ("no-such", "\ufffd")])
+def test_read_text_uses_the_part_charset_or_else_utf_8(charset: str, text: str) -> None:
+    upload = filled(UploadFile("f", "f.txt", charset=charset), b"\xe9")
+    assert upload.read_text() == text
+    assert upload.read() == b"\xe9"  # read_text leaves the position at the start
+
+
+def test_memory_up_to_the_spool_size_then_a_temp_file_gone_on_close(tmp_path: Path) -> None:
+    before = open_fds()
+    small = filled(UploadFile("f", "s.bin", spool_size=10, upload_dir=str(tmp_path)), b"12345", b"67890")
+    large = filled(UploadFile("f", "l.bin", spool_size=10, upload_dir=str(tmp_path)), b"12345", b"678901")
+    assert small.in_memory and not large.in_memory
+    assert (small.size, large.size) == (10, 11)
+    assert large.read() == b"12345678901"
+    small.close()
+    large.close()
+    assert os.listdir(tmp_path) == [] and open_fds() == before
+
+
+def test_a_path_target_is_written_in_place_and_removed_by_abort(tmp_path: Path) -> None:
+    target = tmp_path / "final.bin"
+    upload = filled(UploadFile("f", "final.bin", target=target), b"content")
+    assert upload.path == target and target.read_bytes() == b"content"
+    assert upload.read() == b"content"
+    upload.abort()
+    assert not target.exists()
+
+
+def test_a_file_object_target_gets_the_bytes_and_stays_open() -> None:
+    sink = io.BytesIO()
+    upload = filled(UploadFile("f", "m.bin", target=sink), b"ab", b"cd")
+    assert sink.getvalue() == b"abcd"
+    upload.close()
+    assert not sink.closed
+
+
+def test_save_writes_memory_out_and_moves_a_spool_in_place(tmp_path: Path) -> None:
+    small = filled(UploadFile("f", "s.txt"), b"tiny")
+    assert small.save(tmp_path / "small.txt") == tmp_path / "small.txt"
+    big = filled(UploadFile("f", "b.bin", spool_size=4, upload_dir=str(tmp_path)), b"x" * 100)
+    big.save(tmp_path / "big.bin")
+    big.close()
+    assert (tmp_path / "small.txt").read_bytes() == b"tiny"
+    assert (tmp_path / "big.bin").read_bytes() == b"x" * 100
+    assert sorted(os.listdir(tmp_path)) == ["big.bin", "small.txt"]
+
+
+def test_content_before_finish_is_not_readable() -> None:
+    upload = UploadFile("f", "f.bin")
+    upload.write(memoryview(b"x"))
+    with pytest.raises(ValueError, match="no readable content"):
+        upload.read()
