@@ -39,9 +39,8 @@ def _is_small(declared: int | None) -> bool:
 
 def _deadline_clock() -> Callable[[], float]:
     """The clock of the running backend's cancel scope deadlines, as cheap
-    to read per message as it gets: on asyncio the loop's own `time` (0.1
-    us, and right for a loop with a virtual clock too), else
-    anyio.current_time (0.7 us)."""
+    to read per message as it gets: on asyncio the loop's own `time` (right
+    for a loop with a virtual clock too), else anyio.current_time."""
     import asyncio
 
     try:
@@ -50,6 +49,28 @@ def _deadline_clock() -> Callable[[], float]:
         import anyio
 
         return anyio.current_time
+
+
+async def _receive_within(receive: Receive, timeout: float) -> Message:
+    """`receive()`, or 408 after `timeout` seconds without a message. On
+    asyncio its own timeout, the cheapest timer there; anyio's elsewhere.
+    Imported here: with no event loop (CGI) nothing is timed."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            return await receive()
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                return await receive()
+        except TimeoutError:
+            pass
+    raise HTTPError(408, f"no body data for {timeout:g} seconds")
 
 
 async def _no_body() -> Message:
@@ -219,28 +240,19 @@ class Request:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         timeout = self._read_timeout()
         watchdog = self._watchdog
-        # A small body usually comes in one message: timing that first wait
-        # would cost every form post a cancel scope (about 7 us).
-        timed = timeout is not None and watchdog is None and not _is_small(declared)
-        if timeout is not None:
-            import anyio  # here: the CGI runner reads with no timeout and without anyio
         if watchdog is not None:
             clock = _deadline_clock()
         received = 0
         while True:
-            if watchdog is not None and timeout is not None:
+            if timeout is None:
+                message = await self._receive()
+            elif watchdog is not None:
                 now = clock()
                 if watchdog.deadline - now < timeout:
                     watchdog.deadline = now + 1.5 * timeout
                 message = await self._receive()
-            elif timed:
-                with anyio.move_on_after(timeout) as waited:
-                    message = await self._receive()
-                if waited.cancelled_caught:
-                    raise HTTPError(408, f"no body data for {timeout:g} seconds")
             else:
-                message = await self._receive()
-                timed = timeout is not None
+                message = await _receive_within(self._receive, timeout)
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             chunk: bytes = message.get("body", b"")
@@ -262,11 +274,13 @@ class Request:
     def _read_watchdog(self) -> Iterator[None]:
         """One cancel scope around a whole body read, for `Limits.read_timeout`.
 
-        A scope per receive() costs about 7 us, and moving a deadline 3 us:
-        too much per 64 KiB chunk. `stream()` moves this scope's deadline to
-        1.5 timeouts ahead only when less than one timeout is left, so a
+        A timer per receive() is too much per 64 KiB chunk of a large body,
+        and so is moving a deadline. `stream()` moves this scope's deadline
+        to 1.5 timeouts ahead only when less than one timeout is left, so a
         client is cut off after 1 to 1.5 timeouts of silence, for almost
-        nothing per chunk. A small body (one message) needs no watchdog.
+        nothing per chunk. A small body (usually one message) has each of
+        its waits timed instead (`_receive_within`), which costs less than
+        the scope.
         """
         timeout = self._read_timeout()
         if timeout is None or _is_small(parse_length(self.headers.get("content-length"))):

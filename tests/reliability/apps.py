@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from asyncweb import App, Request, Response
+from asyncweb import App, Limits, Request, Response
 from examples.echo import echo
 
 UPLOAD_DIR_ENV = "ASYNCWEB_TEST_UPLOAD_DIR"
@@ -45,3 +45,11 @@ async def hostile_handler(request: Request, response: Response, log: logging.Log
 
 
 hostile = App(hostile_handler, upload_dir=_upload_dir(), spool_size=1024)
+
+
+async def _read_body(request: Request, response: Response, log: logging.Logger) -> None:
+    response.set_body(b"got %d bytes" % len(await request.body()))
+
+
+# A short read timeout, so that tests of silent clients end quickly.
+impatient = App(_read_body, parse_forms=True, limits=Limits(read_timeout=0.5))
