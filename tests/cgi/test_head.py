@@ -44,3 +44,8 @@ def test_forged_lines_are_refused(header: tuple[bytes, bytes]) -> None:
 def test_bad_status(status: object) -> None:
     with pytest.raises(ValueError):
         render_head(status, [])
+
+
+@pytest.mark.parametrize("value", [b"", b"a\tb", b"caf\xe9", b"\x80\xff", b"a, b; q=1"])
+def test_tabs_empty_values_and_obs_text_go_out_as_given(value: bytes) -> None:
+    assert render_head(204, [(b"x", value)]) == b"Status: 204 No Content\r\nx: " + value + b"\r\n\r\n"
