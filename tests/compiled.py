@@ -15,7 +15,7 @@ import zipfile
 from importlib.util import find_spec
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT as ROOT  # re-exported: tests/test_compiled.py runs from it
 
 
 def compiled_modules() -> list[str]:

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT as ROOT  # re-exported: benchmarks/fastcgi.py runs from it
+from tests.support import port_open, stop_process, wait_for
+
 PYTHON = sys.executable
 _SBIN = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin"])
 
@@ -26,35 +25,14 @@ def find(binary: str) -> str | None:
     return shutil.which(binary, path=os.environ.get("PATH", "") + os.pathsep + _SBIN)
 
 
-def wait_until(ready: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            detail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-            raise TimeoutError(f"{what} not ready after {timeout}s\n{detail}")
-        time.sleep(0.02)
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @dataclass
 class Process:
     popen: subprocess.Popen[bytes]
     log: Path
 
     def stop(self, timeout: float = 15) -> int:
-        """SIGTERM by PID, then SIGKILL if it does not go in time."""
-        if self.popen.poll() is None:
-            os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        return self.popen.returncode
+        """SIGTERM, then SIGKILL if it does not go in time; its exit status."""
+        return stop_process(self.popen, timeout)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -77,7 +55,7 @@ def fastcgi_app(spec: str, run_dir: Path, name: str, *args: str) -> Iterator[tup
     sock = run_dir / f"{name}.sock"
     argv = [PYTHON, "-m", "asyncweb", "fastcgi", spec, "--bind", f"unix:{sock}", *args]
     with process(argv, run_dir / f"{name}.log", cwd=ROOT) as proc:
-        wait_until(sock.exists, 20, f"asyncweb fastcgi {spec}", proc.log)
+        wait_for(sock.exists, 20, f"asyncweb fastcgi {spec}", proc.log)
         yield proc, sock
 
 
@@ -172,7 +150,7 @@ def nginx(run_dir: Path, config: str, ports: list[int]) -> Iterator[Process]:
     conf.write_text(config)
     argv = [binary, "-p", str(run_dir), "-c", str(conf), "-e", str(run_dir / "nginx-error.log")]
     with process(argv, run_dir / "nginx.out") as proc:
-        wait_until(lambda: all(port_open(p) for p in ports), 20, "nginx", run_dir / "nginx-error.log")
+        wait_for(lambda: all(port_open(p) for p in ports), 20, "nginx", run_dir / "nginx-error.log")
         yield proc
 
 
@@ -208,5 +186,5 @@ def lighttpd(run_dir: Path, config: str, port: int) -> Iterator[Process]:
     conf = run_dir / "lighttpd.conf"
     conf.write_text(config)
     with process([binary, "-D", "-f", str(conf)], run_dir / "lighttpd.out") as proc:
-        wait_until(lambda: port_open(port), 20, "lighttpd", run_dir / "lighttpd.out")
+        wait_for(lambda: port_open(port), 20, "lighttpd", run_dir / "lighttpd.out")
         yield proc

@@ -18,7 +18,7 @@ import pytest
 from asyncweb._importer import AppImportError, import_app
 from asyncweb.fastcgi import is_listening_socket
 from tests.fastcgi import servers, wire
-from tests.support import free_port
+from tests.support import ROOT, free_port, wait_for
 
 APP = "tests.fastcgi.apps:app"
 
@@ -43,9 +43,9 @@ def connect_unix(path: Path) -> socket.socket:
     return sock
 
 
-def cli(*args: str, **options: object) -> subprocess.Popen[bytes]:
+def cli(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
     argv = [servers.PYTHON, "-m", "asyncweb", "fastcgi", *args]
-    return subprocess.Popen(argv, cwd=servers.ROOT, stderr=subprocess.PIPE, **options)  # type: ignore[call-overload]
+    return subprocess.Popen(argv, cwd=ROOT, stdin=stdin, stderr=subprocess.PIPE)
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 15) -> tuple[int, str]:
@@ -65,7 +65,7 @@ def test_unix_socket_mode_stale_file_and_graceful_sigterm(tmp_path: Path) -> Non
     stale.close()
     proc = cli(APP, "--bind", f"unix:{path}", "--socket-mode", "600", "--shutdown-timeout", "10")
     try:
-        servers.wait_until(lambda: _listening(path), 20, "the server")
+        wait_for(lambda: _listening(path), 20, "the server")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         with connect_unix(path) as slow:
             params = [("REQUEST_METHOD", "GET"), ("PATH_INFO", "/slow"), ("QUERY_STRING", "seconds=1")]
@@ -177,7 +177,7 @@ def test_lighttpd_spawns_the_app_on_fd_0(tmp_path: Path) -> None:
         pytest.skip("lighttpd not installed")
     port = free_port()
     sock = tmp_path / "spawned.sock"
-    command = f"{servers.PYTHON} -m asyncweb fastcgi {APP} --app-dir {servers.ROOT}"
+    command = f"{servers.PYTHON} -m asyncweb fastcgi {APP} --app-dir {ROOT}"
     config = servers.lighttpd_config(tmp_path, port, [servers.Mount("", sock)])
     spawn = f'"socket" => "{sock}", "bin-path" => "{command}", "max-procs" => 1'
     config = config.replace(f'"socket" => "{sock}"', spawn)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.fastcgi import apps, servers, wire
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -282,7 +282,7 @@ def test_starlette_app(stack: Stack, front: str) -> None:
     assert fetch(stack, front, "GET", "/starlette/error").status == 500
     # Starlette answers 500 before it re-raises for the server to log.
     log = stack.logs["starlette"]
-    servers.wait_until(lambda: "handler failed on purpose" in log.read_text(), 10, "the log line")
+    wait_for(lambda: "handler failed on purpose" in log.read_text(), 10, "the log line")
 
 
 def peak_rss(pid: int) -> int:
