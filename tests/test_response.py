@@ -196,3 +196,30 @@ def test_dump_is_a_debugging_view() -> None:
     assert lines[0] == "HTTP/1.1 200 OK"
     assert "  X-A: 1" in lines and "  a=1; Path=/" in lines and "body: 300 bytes" in lines
     assert lines[-1].endswith("...")
+
+
+C1_CONTROLS = ["\x80", "\x85", "\x9b", "\x9f"]
+
+
+@pytest.mark.parametrize("control", C1_CONTROLS)
+def test_c1_controls_are_refused_wherever_text_reaches_the_head(control: str) -> None:
+    # U+0085 (NEL) and U+009B (CSI) are line breaks and escapes to some
+    # readers; latin-1 would carry them to the wire as single bytes.
+    response = Response()
+    with pytest.raises(ValueError):
+        response.set_header("X-A", f"a{control}b")
+    with pytest.raises(ValueError):
+        response.add_header("X-A", f"a{control}b")
+    with pytest.raises(ValueError):
+        response.redirect(f"/next{control}")
+    with pytest.raises(ValueError):
+        response.set_status(200, f"OK{control}")
+    with pytest.raises(ValueError):
+        response.set_cookie("c", f"v{control}")
+    assert response.raw_headers() == [(b"content-length", b"0")]
+
+
+def test_latin_1_letters_beyond_c1_stay_allowed() -> None:
+    response = Response()
+    response.set_header("X-A", "caf\xe9 \xa0\xff")
+    assert (b"x-a", "caf\xe9 \xa0\xff".encode("latin-1")) in response.raw_headers()

@@ -8,8 +8,10 @@ from collections.abc import Iterable, Iterator, Mapping
 
 # RFC 9110 5.6.2: a header name, and a cookie name too (RFC 6265 4.1.1).
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 5.5: field values are visible characters, SP and HTAB.
-_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9110 5.5: field values are visible characters, SP and HTAB; of the
+# obs-text it tolerates, the C1 controls (U+0080-U+009F: NEL, CSI...) are
+# refused too, as latin-1 would put them on the wire as they are.
+_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 RawHeaders = list[tuple[bytes, bytes]]
 

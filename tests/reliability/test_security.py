@@ -28,14 +28,16 @@ from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import call_app, http_scope
 from tests.support import ROOT, run_uvicorn
 
-FORBIDDEN = "\r\n\x00"
+FORBIDDEN = "\r\n\x00\x85\x9b"  # C1 controls too: NEL and CSI
 MULTIPART = [("content-type", "multipart/form-data; boundary=XyZ")]
 
-# Text with at least one CR, LF or NUL somewhere in it.
+# Text with at least one CR, LF, NUL or C1 control somewhere in it.
 tainted = st.tuples(st.text(max_size=20), st.sampled_from(FORBIDDEN), st.text(max_size=20)).map("".join)
-# What a header value may be: visible latin-1, space and tab, no leading or trailing blank.
+# What a header value may be: visible latin-1 but the C1 controls, space and tab, no leading or trailing blank.
 header_text = st.text(
-    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), min_size=1, max_size=40
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="".join(map(chr, range(0x7F, 0xA0)))),
+    min_size=1,
+    max_size=40,
 ).map(str.strip)
 
 SETTERS: dict[str, Callable[[Response, str], object]] = {  # what a setter returns is not looked at
