@@ -186,6 +186,13 @@ async def test_allowed_hosts_answers_400_before_the_body_is_read() -> None:
         (b"example.com/x", 400),  # no host at all
         (b"example.com.", 200),  # fully qualified
         (b"example.com..", 400),
+        # Each a valid reg-name of RFC 3986, none a name DNS could resolve.
+        (b"evil.com,.example.org", 400),
+        (b".example.org", 400),
+        (b"*.example.org", 400),
+        (b"a..example.org", 400),
+        (b"evil.com;.example.org", 400),
+        (b"evil.com!.example.org", 400),
     ]:
         answered, reads = await post_form(app, host)
         assert (host, answered) == (host, status)

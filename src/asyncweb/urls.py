@@ -15,9 +15,16 @@ from urllib.parse import quote
 from .types import Scope
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-# host or [ipv6], optional port: anything else in Host (a path, userinfo,
-# whitespace) is not a host and is ignored.
-_HOST_RE = re.compile(r"^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+# A host name (labels of letters, digits, '-' and '_', one trailing dot
+# allowed) or an [IPv6] literal, and an optional port. RFC 3986's reg-name
+# would also let through sub-delims (`evil.com,.good.example`), which no
+# DNS name holds and which `allowed_hosts` patterns must not match; a path,
+# userinfo or whitespace is no host either, and is ignored.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_RE = re.compile(
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+)
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 
 
@@ -80,8 +87,12 @@ class URLParts:
         return f"{self.scheme}://{self.host}"
 
     def url(self, path: str) -> str:
-        """Absolute URL of a decoded path; the bare origin is written with '/'."""
-        return self.origin + (quote(path, safe=_PATH_SAFE) or "/")
+        """Absolute URL of a decoded path, which always starts with '/': a
+        request target such as `@evil.com` (h11 passes it on as the path)
+        must not turn the host into userinfo."""
+        if not path.startswith("/"):
+            path = "/" + path
+        return self.origin + quote(path, safe=_PATH_SAFE)
 
 
 def strip_port(host: str) -> str:

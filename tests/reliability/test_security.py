@@ -3,6 +3,7 @@ upload file names, and what error answers may carry."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -171,6 +172,24 @@ def test_live_trusted_proxy_headers_are_applied_and_still_checked() -> None:
         bogus = httpx.get(base + "/a", headers=[("X-Forwarded-Host", "evil.example/x@y")], timeout=5).json()
     assert trusted["url"] == "https://evil.example/evil/a" and trusted["secure"] is True
     assert bogus["url"] == f"http://127.0.0.1:{port}/a"  # not a host: ignored even from a trusted proxy
+
+
+@pytest.mark.parametrize("target", [b"@evil.com", b"@evil.com/x", b"evil.com", b":80@evil.com"])
+def test_live_a_request_target_without_a_slash_keeps_the_host(target: bytes) -> None:
+    # h11, uvicorn's pure-Python parser (a plain `pip install uvicorn`),
+    # passes such a target on as the path; a URL built from it must not
+    # turn the Host into userinfo.
+    with run_uvicorn("examples.echo:main", "--http", "h11") as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n")
+            reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return  # refused by the server: nothing was built from it
+    report = json.loads(body)
+    for url in (report["url"], report["base_url"]):
+        assert urlsplit(url).netloc == "good.example", url
 
 
 latin1_text = st.text(st.characters(min_codepoint=0, max_codepoint=0xFF), max_size=30)
