@@ -20,8 +20,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--proxy-headers",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="trust X-Forwarded-Proto/For from --forwarded-allow-ips (default: on)",
+        # Off, unlike uvicorn's own default: an App ignores X-Forwarded-*
+        # unless its trust_proxy says otherwise, and uvicorn would apply
+        # them from 127.0.0.1 before the App sees the scope.
+        default=False,
+        help="let uvicorn apply X-Forwarded-Proto/For from --forwarded-allow-ips (default: off)",
     )
     p.add_argument(
         "--forwarded-allow-ips",
