@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncweb.errors import BadRequest
-from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_options, safe_filename
+from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd
+from asyncweb.forms.part_headers import PartStart, parse_options, safe_filename
 from tests.forms.helpers import file_part, multipart, text_part
 
 BODY = multipart(

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from asyncweb import App, Limits, Request, Response, build_query
 from asyncweb.cookies import format_set_cookie, parse_cookies
-from asyncweb.forms.multipart import safe_filename
+from asyncweb.forms.part_headers import safe_filename
 from tests.forms.helpers import file_part, multipart, text_part
 from tests.reliability.apps import UPLOAD_DIR_ENV
 from tests.reliability.helpers import Answer, call_app, fds_into, http_scope, open_fds, split_at

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from asyncweb import App, HTTPError, QueryParser, Request, Response
 from asyncweb._config import Config
 from asyncweb.forms import uploads as uploads_module
-from asyncweb.forms.multipart import safe_filename
+from asyncweb.forms.part_headers import safe_filename
 from asyncweb.urls import valid_host
 from tests.forms.helpers import file_part, multipart, text_part
 from tests.reliability.apps import UPLOAD_DIR_ENV

@@ -2,7 +2,7 @@
 
 It drives python-multipart's low-level `MultipartParser` and adds what that
 parser leaves to its callers: part headers parsed into a `PartStart`
-(field name, safe file name, content type), limits that answer 413, a check
+(`part_headers`), limits that answer 413, a check
 that the body really reached its closing boundary, and errors as
 `BadRequest`. Part data comes out as memoryview slices of the chunk fed in:
 no copy is made here.
@@ -17,30 +17,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState
 
 from ..errors import BadRequest, PayloadTooLarge
-from ..headers import Headers
+from .part_headers import PartStart, parse_options, part_start
 
 # RFC 2046 5.1.1: 1 to 70 characters from this set, not ending in a space.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
-# WHATWG form encoding writes `"` as %22 and never escapes a backslash, so a
-# quoted value runs to the next quote: `\` must not be read as an escape.
-_PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"([^"]*)"|([^\s;"]*))\s*')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls
-
-
-@dataclass(slots=True)
-class PartStart:
-    name: str
-    filename: str | None  # a safe base name; None for a plain field
-    raw_filename: str | None  # as sent, for display or logging only
-    content_type: str | None
-    charset: str | None
-    headers: Headers
 
 
 @dataclass(slots=True)
@@ -56,26 +41,6 @@ class PartEnd:
 Event = PartStart | PartData | PartEnd
 
 
-def parse_options(value: str) -> tuple[str, dict[str, str]]:
-    """`form-data; name="a"` -> ("form-data", {"name": "a"}); names lower-cased.
-
-    Parameters must cover the whole value: an unterminated quote or stray
-    text is a BadRequest, not a guess."""
-    main, sep, rest = value.partition(";")
-    params: dict[str, str] = {}
-    rest, position = sep + rest, 0
-    while position < len(rest):
-        match = _PARAM.match(rest, position)
-        if match is None:
-            if rest[position:].strip(" \t;"):
-                raise BadRequest(f"malformed header parameters in {value[:80]!r}")
-            break
-        key = match.group(1).lower()
-        params.setdefault(key, match.group(2) if match.group(2) is not None else match.group(3))
-        position = match.end()
-    return main.strip().lower(), params
-
-
 def boundary_of(content_type: str) -> bytes:
     """The boundary of a multipart Content-Type, or BadRequest."""
     boundary = parse_options(content_type)[1].get("boundary")
@@ -84,60 +49,6 @@ def boundary_of(content_type: str) -> bytes:
     if not _BOUNDARY.fullmatch(boundary):
         raise BadRequest("invalid multipart boundary")
     return boundary.encode("latin-1")
-
-
-_NAME_MAX = 255  # bytes in a file name (Linux, and most filesystems anywhere)
-
-
-def safe_filename(raw: str) -> str:
-    """The base name of an uploaded file's name: no folder (either slash),
-    no control characters, never `.` or `..`, at most 255 bytes of UTF-8
-    (a longer name is cut before its extension). May be ''."""
-    base = re.split(r"[/\\]", raw)[-1]
-    base = _CONTROL.sub("", base).strip()
-    encoded = base.encode("utf-8", "surrogatepass")
-    if len(encoded) > _NAME_MAX:
-        stem, dot, suffix = base.rpartition(".")
-        tail = (dot + suffix).encode("utf-8", "surrogatepass") if stem and len(suffix) <= 16 else b""
-        head = encoded[: _NAME_MAX - len(tail)].decode("utf-8", "ignore")
-        base = (head + tail.decode("utf-8", "surrogatepass")).strip()
-    return "" if base in (".", "..") else base
-
-
-def _decode_rfc5987(value: str) -> str | None:
-    """`UTF-8''%E2%82%AC.txt` -> '€.txt' (RFC 5987/8187); None if malformed."""
-    charset, sep, rest = value.partition("'")
-    _language, sep2, encoded = rest.partition("'")
-    if not sep or not sep2:
-        return None
-    try:
-        return unquote(encoded, encoding=charset or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
-        return None
-
-
-def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
-    headers = Headers(raw_headers)
-    disposition = headers.get("content-disposition")
-    if disposition is None:
-        raise BadRequest("a multipart part has no Content-Disposition")
-    # Browsers send names as raw UTF-8 bytes; headers were read as latin-1.
-    kind, params = parse_options(disposition.encode("latin-1").decode("utf-8", "replace"))
-    if kind != "form-data" or "name" not in params:
-        raise BadRequest("a multipart part is not form-data with a name")
-    raw_filename = params.get("filename")
-    if "filename*" in params:
-        raw_filename = _decode_rfc5987(params["filename*"]) or raw_filename
-    content_type = headers.get("content-type")
-    charset = parse_options(content_type)[1].get("charset") if content_type else None
-    return PartStart(
-        name=params["name"],
-        filename=None if raw_filename is None else safe_filename(raw_filename),
-        raw_filename=raw_filename,
-        content_type=content_type,
-        charset=charset,
-        headers=headers,
-    )
 
 
 class MultipartDecoder:

@@ -24,7 +24,7 @@ from .uploads import UploadFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .multipart import PartStart
+    from .part_headers import PartStart
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -161,7 +161,8 @@ class _MultipartReader:
 
     async def read(self, chunks: AsyncIterator[bytes]) -> None:
         """The whole body, through to its closing boundary."""
-        from .multipart import PartData, PartStart
+        from .multipart import PartData
+        from .part_headers import PartStart
 
         decoder = self._decoder
         # Bound methods looked up once: the loop runs for every event.
