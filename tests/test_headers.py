@@ -129,3 +129,11 @@ def test_check_name_takes_tokens(name: str) -> None:
 )
 def test_parse_length(value: str | None, expected: int | None) -> None:
     assert parse_length(value) == expected
+
+
+def test_a_name_latin_1_cannot_carry_is_simply_not_there() -> None:
+    headers = Headers([(b"x-a", b"1")])
+    assert headers.get("x-\u20ac") is None and headers.get("\u20ac", "d") == "d"
+    assert "\u20ac" not in headers and headers.get_list("\u20ac") == []
+    with pytest.raises(KeyError):
+        headers["\u20ac"]

@@ -64,7 +64,10 @@ class Headers(Mapping[str, str]):
         self.raw: RawHeaders = list(raw)
 
     def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        wanted = key.lower().encode("latin-1")
+        try:
+            wanted = key.lower().encode("latin-1")
+        except UnicodeEncodeError:  # no header name holds such a character
+            return default
         for name, value in self.raw:
             if name == wanted:
                 return value.decode("latin-1")
@@ -86,7 +89,10 @@ class Headers(Mapping[str, str]):
         return len({name for name, _ in self.raw})
 
     def get_list(self, key: str) -> list[str]:
-        wanted = key.lower().encode("latin-1")
+        try:
+            wanted = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            return []
         values = []
         for name, value in self.raw:  # a loop, not a comprehension: on 3.11 that costs a function call
             if name == wanted:

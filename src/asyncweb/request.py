@@ -19,7 +19,7 @@ from .forms.uploads import UploadFile
 from .headers import Headers, parse_length
 from .multidict import MultiDict
 from .query import parse_query
-from .types import Message, Receive, Scope, has_event_loop
+from .types import CGI_ENVIRON, Message, Receive, Scope, has_event_loop
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
 
@@ -305,9 +305,12 @@ class Request:
     # -- CGI view and URLs --------------------------------------------------
     @property
     def env(self) -> Mapping[str, str]:
-        """RFC 3875 meta-variables (REQUEST_METHOD, PATH_INFO, HTTP_*...)."""
+        """RFC 3875 meta-variables (REQUEST_METHOD, PATH_INFO, HTTP_*...):
+        under CGI and FastCGI every variable the host sent (REMOTE_USER,
+        DOCUMENT_ROOT, custom ones...), else those a CGI host would set."""
         if self._env is None:
-            self._env = MappingProxyType(environ_from_scope(self.scope))
+            sent = (self.scope.get("extensions") or {}).get(CGI_ENVIRON)
+            self._env = MappingProxyType(sent if sent is not None else environ_from_scope(self.scope))
         return self._env
 
     def _parts(self) -> URLParts:

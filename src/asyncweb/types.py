@@ -20,5 +20,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 NO_EVENT_LOOP = "asyncweb.no_event_loop"
 
 
+# The scope extension of the CGI and FastCGI gateways: every variable the
+# host sent (REMOTE_USER, DOCUMENT_ROOT, custom fastcgi_params...), which
+# `Request.env` gives as it came.
+CGI_ENVIRON = "asyncweb.cgi_environ"
+
+
 def has_event_loop(scope: Scope) -> bool:
     return NO_EVENT_LOOP not in (scope.get("extensions") or ())

@@ -104,8 +104,9 @@ def test_auto_takes_an_app_that_raises_before_it_answers_as_not_supporting_lifes
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_on_takes_an_app_that_raises_before_it_answers_for_a_failure(driver: str) -> None:
-    _, startup, _ = run(driver, raises_at_once, "on")
+    _, startup, shutdown = run(driver, raises_at_once, "on")
     assert startup == "lifespan.startup failed: ValueError('lifespan? never heard of it')"
+    assert shutdown is None  # the one failure is reported once
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -8,9 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
+from asyncweb import Request
 from asyncweb.cgi import variables as environ
 from asyncweb.cgi.variables import environ_from_scope, scope_from_environ
-from asyncweb.types import Scope
+from asyncweb.types import CGI_ENVIRON, Scope
 
 
 def test_paths_that_need_escaping_or_decoding() -> None:
@@ -29,7 +30,7 @@ def test_paths_that_need_escaping_or_decoding() -> None:
 def test_header_names_are_remembered_within_a_bound() -> None:
     env = {"HTTP_X_ONE": "1", "HTTP_CONTENT_TYPE": "no", "HTTP_": "empty name", "OTHER": "x"}
     for _ in range(2):  # converted, then remembered
-        assert scope_from_environ(env)["headers"] == [(b"x-one", b"1"), (b"", b"empty name")]
+        assert scope_from_environ(env)["headers"] == [(b"x-one", b"1")]  # HTTP_ alone names no header
     for i in range(2 * environ._HEADER_NAMES_MAX):
         scope_from_environ({f"HTTP_MADE_UP_{i}": "v"})
     assert len(environ.HEADER_NAMES) <= environ._HEADER_NAMES_MAX
@@ -139,3 +140,40 @@ def test_the_environ_of_a_scope_is_the_scope_again() -> None:
         (b"cookie", b"a=1; b=2"),  # repeated fields merged, cookies with '; '
         (b"x-dup", b"1, 2"),
     ]
+
+
+def test_the_scope_keeps_every_variable_the_host_sent() -> None:
+    # Web-server authentication, Debian's fastcgi_params and custom
+    # fastcgi_param lines send what is neither a header nor in RFC 3875's list.
+    sent = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/x",
+        "REMOTE_USER": "ada",
+        "AUTH_TYPE": "Basic",
+        "REMOTE_IDENT": "ada",
+        "DOCUMENT_ROOT": "/srv/www",
+        "REQUEST_URI": "/app/x?y",
+        "SCRIPT_FILENAME": "/srv/www/app.py",
+        "APP_TENANT": "blue",
+        "HTTP_X_A": "1",
+    }
+    scope = scope_from_environ(sent)
+    assert scope["extensions"][CGI_ENVIRON] == sent
+    assert dict(Request(scope).env) == sent
+
+
+def test_an_asgi_scope_has_no_environ_of_its_own_and_gets_a_derived_one() -> None:
+    env = Request(asgi_scope()).env
+    assert (env["REQUEST_METHOD"], env["SCRIPT_NAME"], env["PATH_INFO"]) == ("POST", "/app", "/x/y")
+
+
+def test_header_names_with_underscores_are_left_out_of_the_environ() -> None:
+    # `X-A` and `X_A` would both be HTTP_X_A: old CGI code trusting HTTP_X_A
+    # (an auth header set by the proxy) could be fed it by the client.
+    env = environ_from_scope(asgi_scope(headers=[(b"x-a", b"proxy"), (b"x_a", b"client")]))
+    assert env["HTTP_X_A"] == "proxy"
+
+
+def test_the_host_port_stands_for_the_server_port_when_the_server_is_unknown() -> None:
+    env = environ_from_scope(asgi_scope(server=None, headers=[(b"host", b"example.org:8443")]))
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", "8443")

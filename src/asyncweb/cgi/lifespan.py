@@ -75,7 +75,8 @@ class _Policy:
         if reply is not None and reply["type"] == f"{event}.failed":
             raise LifespanFailure(f"{event} failed: {reply.get('message', '')}")
         if reply is None and self._error is not None:
-            raise LifespanFailure(f"{event} failed: {self._error!r}")
+            error, self._error = self._error, None  # reported once, by the step it failed
+            raise LifespanFailure(f"{event} failed: {error!r}")
 
 
 class Lifespan(_Policy):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from ..headers import join_header_values
-from ..types import Scope
-from ..urls import split_path, valid_host
+from ..headers import join_header_values, parse_length
+from ..types import CGI_ENVIRON, Scope
+from ..urls import split_path, strip_port, valid_host
 
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "asyncweb"
@@ -28,6 +28,10 @@ def environ_from_scope(scope: Scope) -> dict[str, str]:
     root, path = split_path(scope)
     joined: dict[str, list[str]] = {}
     for raw_name, raw_value in scope.get("headers", ()):
+        if b"_" in raw_name:
+            # `X_A` would pass for the `X-A` a proxy sets: left out, as
+            # nginx and Apache httpd leave such names out of CGI variables.
+            continue
         key = raw_name.decode("latin-1").upper().replace("-", "_")
         joined.setdefault(key, []).append(raw_value.decode("latin-1"))
     scheme = scope.get("scheme", "http")
@@ -52,7 +56,9 @@ def environ_from_scope(scope: Scope) -> dict[str, str]:
         env["SERVER_NAME"], env["SERVER_PORT"] = str(server[0]), str(server[1])
     if valid_host(host):
         # RFC 3875 4.1.14: SERVER_NAME is the host the client asked for.
-        env["SERVER_NAME"] = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        env["SERVER_NAME"] = name = strip_port(host)
+        if not server and name != host:  # the port it asked for is the best guess
+            env["SERVER_PORT"] = host[len(name) + 1 :]
     env.setdefault("SERVER_NAME", "localhost")
     env.setdefault("SERVER_PORT", "443" if scheme in ("https", "wss") else "80")
     client = scope.get("client")
@@ -77,7 +83,7 @@ NOT_A_HEADER = b"(not a header)"  # told apart by identity
 def header_name(key: str) -> bytes:
     """The ASGI header name for a CGI variable (`HTTP_X_ONE` gives `x-one`),
     or NOT_A_HEADER; callers look in HEADER_NAMES first."""
-    if key.startswith("HTTP_") and key not in _NOT_FORWARDED:
+    if key.startswith("HTTP_") and len(key) > 5 and key not in _NOT_FORWARDED:
         name = key[5:].lower().replace("_", "-").encode("latin-1")
     else:
         name = NOT_A_HEADER
@@ -123,14 +129,11 @@ def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, by
     protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
     # Most paths need no escaping: skip quote() for them.
     raw_path = path_bytes if not path_bytes.rstrip(_PATH_SAFE) else quote(path_bytes, safe="/:@!$&'()*+,;=~").encode()
-    # isdigit() alone accepts '²', which int() refuses.
     client = server = None
     if host := get("REMOTE_ADDR"):
-        port = get("REMOTE_PORT", "")
-        client = host, int(port) if port.isascii() and port.isdigit() else 0
+        client = host, parse_length(get("REMOTE_PORT")) or 0
     if host := get("SERVER_NAME"):
-        port = get("SERVER_PORT", "")
-        server = host, int(port) if port.isascii() and port.isdigit() else 0
+        server = host, parse_length(get("SERVER_PORT")) or 0
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -144,6 +147,6 @@ def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, by
         "headers": headers,
         "client": client,
         "server": server,
-        "extensions": {},
+        "extensions": {CGI_ENVIRON: environ},
     }
     return scope
