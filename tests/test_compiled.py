@@ -1,6 +1,7 @@
 """The FastCGI hot path compiled with mypyc, as release wheels carry it,
 must behave as the plain modules do: the FastCGI tests (nginx, lighttpd and
-cgi-fcgi included) and the CGI tests run again against that build."""
+cgi-fcgi included), the CGI tests and the tests of the compiled modules
+run again against that build."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ import pytest
 from tests import compiled
 
 
+# The tests of the compiled modules (fastcgi/protocol, cgi/variables, cgi/head)
+# and of what runs through them.
+COMPILED_TESTS = (
+    "tests/fastcgi",
+    "tests/cgi/test_cgi.py",
+    "tests/cgi/test_head.py",
+    "tests/cgi/test_variables.py",
+    "tests/test_gateways.py",
+)
+
+
 @pytest.mark.slow
 def test_the_compiled_build_passes_the_fastcgi_and_cgi_tests(tmp_path: Path) -> None:
     try:
@@ -24,7 +36,7 @@ def test_the_compiled_build_passes_the_fastcgi_and_cgi_tests(tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(site)}
     assert compiled.is_compiled(site), compiled.loaded_files(site)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fastcgi", "tests/cgi/test_cgi.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *COMPILED_TESTS],
         cwd=compiled.ROOT,
         env=env,
         capture_output=True,
