@@ -180,6 +180,42 @@ def test_no_content_length_means_no_body() -> None:
     assert app.messages == [{"type": "http.request", "body": b"", "more_body": False}]
 
 
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"HTTP_TRANSFER_ENCODING": "chunked"},  # Apache httpd (mod_cgi, mod_cgid)
+        {"CONTENT_LENGTH": "-1"},  # Caddy
+    ],
+    ids=["apache-chunked", "caddy-minus-one"],
+)
+@pytest.mark.parametrize("event_loop", [True, False])
+def test_a_body_of_unknown_length_is_read_to_the_end_of_stdin(
+    environ: dict[str, str], event_loop: bool, tmp_path: Path
+) -> None:
+    # The old cgi.FieldStorage saved such an upload; a raw body and a
+    # multipart one must both arrive whole, spooled file included.
+    data = os.urandom(300_000)
+    (tmp_path / "a.bin").write_bytes(data)
+    form = MultipartBody([("note", "hi")], [("file", str(tmp_path / "a.bin"))])
+    multipart, content_type = b"".join(form.chunks()), form.content_type
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        if request.path == "/raw":
+            response.set_body(hashlib.sha256(await request.body()).hexdigest())
+            return
+        upload = request.get_uploaded_file("file")
+        assert upload is not None
+        response.set_body(f"{request.get_field('note')} {hashlib.sha256(upload.read()).hexdigest()}")
+
+    app = App(handler, upload_dir=str(tmp_path), spool_size=1000)
+    raw = {"REQUEST_METHOD": "POST", "PATH_INFO": "/raw", "CONTENT_TYPE": "application/octet-stream", **environ}
+    code, output, _ = run_cgi(app, raw, data, event_loop=event_loop)
+    assert (code, split(output)[1].decode()) == (0, hashlib.sha256(data).hexdigest())
+    upload = {"REQUEST_METHOD": "POST", "PATH_INFO": "/form", "CONTENT_TYPE": content_type, **environ}
+    code, output, _ = run_cgi(app, upload, multipart, event_loop=event_loop)
+    assert (code, split(output)[1].decode()) == (0, f"hi {hashlib.sha256(data).hexdigest()}")
+
+
 def test_invalid_content_length_is_a_400_without_calling_the_app() -> None:
     app = Recorder()
     code, output, _ = run_cgi(app, {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12x"}, b"x")
