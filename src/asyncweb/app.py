@@ -189,7 +189,10 @@ class App:
                         group.cancel_scope.cancel()
 
                 group.start_soon(watch)
-                await response.send_body(send_and_yield)
+                try:
+                    await response.send_body(send_and_yield)
+                except ClientDisconnect:  # here, not out of the group: a vanished client is no error
+                    self.log.debug("client went away while the response streamed")
                 group.cancel_scope.cancel()
         finally:
             aclose = getattr(body, "aclose", None)

@@ -529,3 +529,27 @@ async def test_bytes_like_bodies_are_sent(fastcgi_server: Server) -> None:
         await c.send(wire.request(1, params()))
         response = await c.response(1)
     assert (response.status, response.body) == (200, b"one two three")
+
+
+async def test_clients_gone_mid_response_log_no_error(
+    fastcgi_server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nginx closes the connection when its client goes away: that is no
+    error, and uvicorn logs nothing for the same."""
+    from asyncweb import App, Request, Response
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        async def endless() -> Any:
+            while True:
+                yield b"x" * 65536
+
+        response.set_body(endless())
+
+    caplog.set_level(logging.DEBUG)
+    async with fastcgi_server(App(handler), lifespan="off") as address:
+        for _ in range(5):
+            async with wire.Client.connect(address) as c:
+                await c.send(wire.request(1, params("/endless")))
+                await c._read_more()
+        await anyio.sleep(0.3)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
