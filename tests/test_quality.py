@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,44 @@ def test_no_function_nests_deeper_than_five_levels() -> None:
         if depth > MAX_DEPTH
     ]
     assert not too_deep, too_deep
+
+
+def imports_of(path: Path, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of `known` that a module imports, type-only imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            if node.level:
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found |= {name for name in [target] + [f"{target}.{a.name}" for a in node.names] if name in known}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in known}
+    return found - {module}
+
+
+def test_no_import_cycle_type_only_imports_included() -> None:
+    files = {}
+    for path in (ROOT / "src").rglob("*.py"):
+        parts = list(path.relative_to(ROOT / "src").with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        files[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    graph = {name: imports_of(path, name, is_package, set(files)) for name, (path, is_package) in files.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            for name in graph[todo.pop()]:
+                if name == goal:
+                    return True
+                if name not in seen:
+                    seen.add(name)
+                    todo.append(name)
+        return False
+
+    cycles = sorted(name for name in graph if reaches(name, name))
+    assert not cycles, cycles
+    assert graph["asyncweb.fastcgi.connection"] and graph["asyncweb.request"]  # the walk sees imports at all
