@@ -1,10 +1,19 @@
+import logging
 from datetime import UTC, datetime, timedelta, timezone
+from http.cookies import SimpleCookie
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from asyncweb import App, Request, Response
 from asyncweb.cookies import format_set_cookie, parse_cookies
+from tests.support import asgi_client
+
+
+def wire(header: str) -> str:
+    """The header as Request.cookies hands it over: the latin-1 text of the UTF-8 bytes a browser sends."""
+    return header.encode("utf-8").decode("latin-1")
 
 
 def test_lenient_parser_skips_malformed_pairs_and_keeps_the_rest() -> None:
@@ -21,6 +30,74 @@ def test_first_cookie_of_a_name_wins() -> None:
 def test_parser_never_raises(header: str) -> None:
     cookies = parse_cookies(header)
     assert all(name and ";" not in name for name in cookies)
+
+
+@given(st.binary())
+def test_parser_never_raises_nor_makes_surrogates_from_any_bytes(header: bytes) -> None:
+    for name, value in parse_cookies(header.decode("latin-1")).items():
+        (name + value).encode("utf-8")  # a lone surrogate would raise here
+
+
+def test_utf8_names_and_values_are_decoded() -> None:
+    # What Chromium sends after document.cookie = "saint=André"; and a value ending in
+    # U+00E0 (UTF-8 C3 A0, whose A0 is a latin-1 no-break space that must not be stripped).
+    header = wire("saint=André Bessette; fö=ö; x=voilà ; snow=☃")
+    assert parse_cookies(header) == {"saint": "André Bessette", "fö": "ö", "x": "voilà", "snow": "☃"}
+
+
+def test_bytes_that_are_not_utf8_stay_latin1_text() -> None:
+    header = b"old=\xe9t\xe9; new=\xc3\xa9t\xc3\xa9; cut=\xc3; \xe9=1".decode("latin-1")
+    assert parse_cookies(header) == {"old": "été", "new": "été", "cut": "\xc3", "é": "1"}
+
+
+def test_a_name_decoded_to_one_seen_before_does_not_replace_it() -> None:
+    assert parse_cookies(wire("é=first; é=second")) == {"é": "first"}
+
+
+def test_quoted_values_have_simplecookie_escapes_undone() -> None:
+    header = r'a="An\054awkward\073value"; b="say \"hi\" \\ \z"; c="\303\251t\303\251"; d="\351"; e="\"; f="\400"'
+    assert parse_cookies(header) == {
+        "a": "An,awkward;value",
+        "b": 'say "hi" \\ z',  # a backslash before any other character gives that character
+        "c": "été",  # the bytes Django and Werkzeug escape are UTF-8...
+        "d": "é",  # ...those of SimpleCookie latin-1: neither is lost
+        "e": "\\",  # a lone backslash stays
+        "f": "400",  # three octal digits up to \377 only, as http.cookies reads them
+    }
+
+
+def test_unquoted_values_keep_backslashes() -> None:
+    header = r'a=An\054b; b=\"x\"; c=x\y; d="half\054'
+    assert parse_cookies(header) == {"a": r"An\054b", "b": r"\"x\"", "c": r"x\y", "d": r'"half\054'}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", ["An,awkward;value", 'say "hi" \\', "André", "tab\there"])
+async def test_a_cookie_simplecookie_wrote_reads_back_as_it_was(value: str) -> None:
+    # A real round trip: the app sends SimpleCookie's Set-Cookie line, httpx's cookie jar
+    # keeps it and sends it back, and the next request reads the original value.
+    line = SimpleCookie({"test": value}).output(header="").strip()
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        if request.path == "/set":
+            response.add_header("Set-Cookie", line.encode("utf-8").decode("latin-1"))
+        else:
+            response.set_body(repr(request.get_cookie("test")))
+
+    async with asgi_client(App(handler)) as client:
+        assert (await client.get("/set")).status_code == 200
+        assert client.cookies["test"].startswith('"')  # SimpleCookie quoted it, and the jar kept the quotes
+        assert (await client.get("/read")).text == repr(value)
+
+
+@pytest.mark.anyio
+async def test_utf8_cookie_bytes_through_a_request() -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_body(f"{request.get_cookie('saint')}|{request.get_cookie('old')}")
+
+    async with asgi_client(App(handler)) as client:
+        reply = await client.get("/", headers={b"cookie": b"saint=Andr\xc3\xa9; old=\xe9t\xe9"})
+    assert reply.text == "André|été"
 
 
 def test_set_cookie_with_every_attribute() -> None:
