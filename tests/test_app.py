@@ -11,14 +11,6 @@ from asyncweb.types import Message
 from tests.support import asgi_client
 
 
-def test_a_handler_that_is_not_async_is_refused() -> None:
-    def handler(request: Request, response: Response, log: logging.Logger) -> None:
-        pass
-
-    with pytest.raises(TypeError, match="async"):
-        App(handler)  # type: ignore[arg-type]
-
-
 @pytest.mark.anyio
 async def test_an_exception_is_logged_with_traceback_and_answered_500(caplog: pytest.LogCaptureFixture) -> None:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:

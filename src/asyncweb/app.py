@@ -16,9 +16,13 @@ from .urls import host_allowed, strip_port, valid_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .forms.uploads import TargetFunction
 
-Handler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
+AsyncHandler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
+SyncHandler = Callable[[Request, Response, logging.Logger], None]
+Handler = AsyncHandler | SyncHandler
 Hook = Callable[[], Awaitable[None]]
 
 _NO_LOOP_HINT = (
@@ -28,7 +32,8 @@ _NO_LOOP_HINT = (
 
 
 class App:
-    """`App(handler)` serves `async def handler(request, response, log)`.
+    """`App(handler)` serves `async def handler(request, response, log)`, or
+    a plain `def handler(request, response, log)`.
 
     The handler fills in `response`; whatever it raises is trapped: an
     `HTTPError` becomes that answer, anything else is logged through `log`
@@ -36,7 +41,12 @@ class App:
 
     Form bodies are parsed before the handler runs, so `get_field` works
     synchronously as PEP 222 has it; `parse_forms=False` leaves the body to
-    the handler (`await request.form()`, `request.stream()`). On lifespan
+    the handler (`await request.form()`, `request.stream()`). A plain
+    function runs in a worker thread under an ASGI server (at most
+    `threads` at once: anyio's default limiter, 40, when None), after the
+    form is parsed, and reads any other body with `request.read_body()`;
+    with no event loop (CGI, WSGI, `asyncweb call`) it is called directly.
+    On lifespan
     startup the App tunes glibc malloc for large bodies (`asyncweb._malloc`;
     `tune_malloc=False` to keep the defaults).
     """
@@ -57,12 +67,18 @@ class App:
         tune_malloc: bool = True,
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
+        threads: int | None = None,
     ) -> None:
-        if not _is_async(handler):
+        if not callable(handler):
             raise TypeError(
-                f"the handler must be an async function (async def handler(request, response, log)), not {handler!r}"
+                f"the handler is a function (def or async def handler(request, response, log)), not {handler!r}"
             )
         self.handler = handler
+        self.is_sync = not _is_async(handler)
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        self.threads = threads
+        self._limiter: Any = None  # an anyio CapacityLimiter, made in the first loop that needs it
         self.log = log if log is not None else logging.getLogger("asyncweb")
         self.config = Config(
             strict_parsing=strict_parsing,
@@ -113,7 +129,10 @@ class App:
                 request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
             if self.config.parse_forms and request.has_form_body:
                 await request.form()
-            await self.handler(request, response, self.log)
+            if self.is_sync:
+                await self._call_sync(request, response, scope)
+            else:
+                await self.handler(request, response, self.log)  # type: ignore[misc]
         except HTTPError as error:
             try:
                 return error_response(error.status, error.message, error.headers)
@@ -130,6 +149,18 @@ class App:
             self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
             return error_response(500)
         return response
+
+    async def _call_sync(self, request: Request, response: Response, scope: Scope) -> None:
+        """A plain-function handler: called as it is with no event loop,
+        else in a worker thread, so that it blocks no other request."""
+        if not has_event_loop(scope):
+            self.handler(request, response, self.log)
+            return
+        import anyio.to_thread
+
+        if self.threads is not None and self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        await anyio.to_thread.run_sync(self.handler, request, response, self.log, limiter=self._limiter)
 
     async def _send(self, response: Response, scope: Scope, send: Send, receiver: _Receiver | None = None) -> None:
         try:
@@ -238,7 +269,7 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
-def _is_async(handler: object) -> bool:
+def _is_async(handler: Handler) -> bool:
     """Whether `handler` is an async function, or an object with an async
     `__call__`. Plain functions are told by their code flags, without
     importing inspect, which a CGI request's start-up would pay for."""

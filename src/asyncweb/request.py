@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
-from .cgi.variables import environ_from_scope
 from .cookies import parse_cookies
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
 from .forms.reader import FormData, form_type, read_form
@@ -264,6 +263,29 @@ class Request:
             if not message.get("more_body", False):
                 return
 
+    def read_body(self) -> bytes:
+        """`await body()` for a plain-function handler: from its worker
+        thread under an ASGI server, or directly with no event loop (CGI,
+        WSGI, `asyncweb call`, `parse_request`)."""
+        if self._body is not None:
+            return self._body
+        if not has_event_loop(self.scope):
+            from .cgi.noloop import run_without_loop
+
+            body = run_without_loop(self.body())
+            if body is None:  # what it awaited needs a loop; run_without_loop said so
+                raise RuntimeError("the body cannot be read without an event loop")
+            return body
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread, as a plain-function handler runs in
+            import anyio.from_thread
+
+            return anyio.from_thread.run(self.body)
+        raise RuntimeError("read_body() is for plain-function handlers: an async handler awaits request.body()")
+
     async def body(self) -> bytes:
         if self._body is None:
             with self._read_watchdog():
@@ -310,7 +332,11 @@ class Request:
         DOCUMENT_ROOT, custom ones...), else those a CGI host would set."""
         if self._env is None:
             sent = (self.scope.get("extensions") or {}).get(CGI_ENVIRON)
-            self._env = MappingProxyType(sent if sent is not None else environ_from_scope(self.scope))
+            if sent is None:
+                from .cgi.variables import environ_from_scope  # the core needs cgi/ only here
+
+                sent = environ_from_scope(self.scope)
+            self._env = MappingProxyType(sent)
         return self._env
 
     def _parts(self) -> URLParts:

@@ -32,7 +32,8 @@ from ..query import build_query
 from ..response import Response
 from ..types import ASGIApp
 from .multipart_body import MultipartBody, file_chunks, file_type
-from .one_request import PulledExchange, serve_request
+from .noloop import needs_event_loop
+from .one_request import PulledExchange, serve_request, serve_request_blocking
 from .variables import GATEWAY_INTERFACE, scope_from_environ
 
 USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]"
@@ -219,8 +220,12 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
         return 2
     output: list[bytes] = []
     exchange = PulledExchange(request.body, request.length, output.append, request.environ["REQUEST_METHOD"] == "HEAD")
+    scope = scope_from_environ(request.environ)
     try:
-        asyncio.run(serve_request(app, scope_from_environ(request.environ), exchange))
+        if needs_event_loop(app):
+            asyncio.run(serve_request(app, scope, exchange))
+        else:  # a plain-function handler: called as a CGI host would call it
+            serve_request_blocking(app, scope, exchange)
     finally:
         close = getattr(request.body, "close", None)
         if close is not None:

@@ -18,7 +18,9 @@ from ..types import ASGIApp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 log = logging.getLogger("asyncweb")
 
@@ -29,8 +31,11 @@ ASYNC_LIBRARIES = ("asyncio", "anyio", "sniffio", "trio", "curio", "httpcore")
 
 def needs_event_loop(app: ASGIApp) -> bool:
     """Whether `app` must run on an event loop: any app but an asyncweb App,
-    or an App in a process that imported an async library."""
-    return not isinstance(app, App) or any(name in sys.modules for name in ASYNC_LIBRARIES)
+    or an App with an async handler in a process that imported an async
+    library. A plain-function handler awaits nothing: it never needs one."""
+    if not isinstance(app, App):
+        return True
+    return not app.is_sync and any(name in sys.modules for name in ASYNC_LIBRARIES)
 
 
 class Parked:
@@ -41,12 +46,12 @@ class Parked:
         yield self
 
 
-def run_without_loop(coroutine: Coroutine[Any, Any, None], until_parked: bool = False) -> None:
-    """Run `coroutine` to its end (or, `until_parked`, until it awaits
-    `Parked`). A bare `yield` (asyncio.sleep(0), a checkpoint) just goes on;
-    awaiting anything else, which only a loop could resume, raises
-    RuntimeError at that await, inside the coroutine, so the App traps it as
-    any handler error."""
+def run_without_loop(coroutine: Coroutine[Any, Any, T], until_parked: bool = False) -> T | None:
+    """Run `coroutine` to its end and return its result (or, `until_parked`,
+    until it awaits `Parked`: None). A bare `yield` (asyncio.sleep(0), a
+    checkpoint) just goes on; awaiting anything else, which only a loop
+    could resume, raises RuntimeError at that await, inside the coroutine,
+    so the App traps it as any handler error."""
     refused = False
     try:
         yielded = coroutine.send(None)
@@ -54,13 +59,14 @@ def run_without_loop(coroutine: Coroutine[Any, Any, None], until_parked: bool = 
             if yielded is None:
                 yielded = coroutine.send(None)
             elif until_parked and isinstance(yielded, Parked):
-                return
+                return None
             elif not refused:
                 refused = True
                 yielded = coroutine.throw(RuntimeError(f"awaited {yielded!r}, which needs an event loop"))
             else:  # it awaits on regardless: end it, its finally blocks run
                 log.error("ended a coroutine that awaited %r with no event loop to run it", yielded)
                 coroutine.close()
-                return
-    except StopIteration:
-        return
+                return None
+    except StopIteration as end:
+        result: T = end.value
+        return result
