@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from asyncweb import App, Request, Response
-from asyncweb.cgi.host import InvalidLength, content_length, respond
+from asyncweb.cgi.host import respond
 from asyncweb.cgi.multipart_body import MultipartBody
+from asyncweb.cgi.variables import InvalidLength, content_length
 from asyncweb.cgi.writer import ResponseWriter
 from asyncweb.types import Message, Receive, Scope, Send
 from examples.cgi_app import main as cgi_app

@@ -10,55 +10,17 @@ and for an asyncweb App not even asyncio (`one_request.serve_request_blocking`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from ..app import error_response
-from ..headers import parse_length
 from ..types import ASGIApp
 from .noloop import needs_event_loop, run_without_loop
-from .one_request import PulledExchange, serve_request, serve_request_blocking
-from .variables import scope_from_environ
-
-CHUNK_SIZE = 64 * 1024
-
-
-class InvalidLength(ValueError):
-    """CONTENT_LENGTH is neither a length nor a host's "unknown"."""
-
-
-def content_length(environ: Mapping[str, str]) -> int | None:
-    """The body's length from CONTENT_LENGTH, or None when the body runs to
-    the end of stdin: hosts that pass a chunked request on as it streams
-    send no CONTENT_LENGTH but HTTP_TRANSFER_ENCODING (Apache httpd), or
-    CONTENT_LENGTH=-1 (Caddy). Unset with no such sign, there is no body
-    (RFC 3875 4.1.2); anything else raises InvalidLength."""
-    value = environ.get("CONTENT_LENGTH", "").strip()
-    if not value:
-        return None if environ.get("HTTP_TRANSFER_ENCODING") else 0
-    if value == "-1":
-        return None
-    length = parse_length(value)
-    if length is None:
-        raise InvalidLength(f"invalid CONTENT_LENGTH {value[:40]!r}")
-    return length
-
-
-def read_body(fd: int, length: int | None) -> Iterator[bytes]:
-    """The body on `fd`, in chunks: `length` bytes at most (the host may send
-    more than CONTENT_LENGTH, RFC 3875 4.2: never read to EOF then), or
-    all of it up to EOF when the length is unknown."""
-    remaining = length
-    while remaining is None or remaining > 0:
-        # A blocking read is fine: this process serves this one request.
-        chunk = os.read(fd, CHUNK_SIZE if remaining is None else min(remaining, CHUNK_SIZE))
-        if not chunk:
-            return
-        if remaining is not None:
-            remaining -= len(chunk)
-        yield chunk
+from .one_request import PulledExchange, read_chunks, serve_request, serve_request_blocking
+from .variables import InvalidLength, content_length, scope_from_environ
 
 
 class Output:
@@ -130,7 +92,9 @@ def respond(
             exchange = PulledExchange(iter(()), 0, sink, scope["method"] == "HEAD")
             run_without_loop(error_response(400, str(exc))(scope, exchange.receive, exchange.send))
             return 0 if exchange.complete else 1
-        exchange = PulledExchange(read_body(stdin, length), length, sink, scope["method"] == "HEAD")
+        # A blocking read is fine: this process serves this one request.
+        chunks = read_chunks(functools.partial(os.read, stdin), length)
+        exchange = PulledExchange(chunks, length, sink, scope["method"] == "HEAD")
         if event_loop or (event_loop is None and needs_event_loop(app)):
             import asyncio
 

@@ -24,8 +24,24 @@ if TYPE_CHECKING:
     import asyncio
 
 Sink = Callable[[bytes], None]
+CHUNK_SIZE = 64 * 1024
 
 log = logging.getLogger("asyncweb")
+
+
+def read_chunks(read: Callable[[int], bytes], length: int | None) -> Iterator[bytes]:
+    """The body `read(size)` gives (os.read of a descriptor, a stream's
+    read), in chunks: `length` bytes at most (a host may send more than
+    CONTENT_LENGTH, RFC 3875 4.2: never read to EOF then), or all of it up
+    to EOF when the length is unknown."""
+    remaining = length
+    while remaining is None or remaining > 0:
+        chunk = read(CHUNK_SIZE if remaining is None else min(remaining, CHUNK_SIZE))
+        if not chunk:
+            return
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
 
 
 class PulledExchange(Exchange):

@@ -23,6 +23,27 @@ _NOT_FORWARDED = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TR
 _TRUE = frozenset({"on", "1", "yes", "true"})
 
 
+class InvalidLength(ValueError):
+    """CONTENT_LENGTH is neither a length nor a host's "unknown"."""
+
+
+def content_length(environ: Mapping[str, str]) -> int | None:
+    """The body's length from CONTENT_LENGTH, or None when the body runs to
+    the end of stdin: hosts that pass a chunked request on as it streams
+    send no CONTENT_LENGTH but HTTP_TRANSFER_ENCODING (Apache httpd), or
+    CONTENT_LENGTH=-1 (Caddy). Unset with no such sign, there is no body
+    (RFC 3875 4.1.2); anything else raises InvalidLength."""
+    value = environ.get("CONTENT_LENGTH", "").strip()
+    if not value:
+        return None if environ.get("HTTP_TRANSFER_ENCODING") else 0
+    if value == "-1":
+        return None
+    length = parse_length(value)
+    if length is None:
+        raise InvalidLength(f"invalid CONTENT_LENGTH {value[:40]!r}")
+    return length
+
+
 def environ_from_scope(scope: Scope) -> dict[str, str]:
     """The RFC 3875 meta-variables a CGI host would set for this request."""
     root, path = split_path(scope)
