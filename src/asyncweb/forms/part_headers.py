@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from ..errors import BadRequest
 from ..headers import Headers
+from .charsets import ext_value_codec, without_surrogates
 
 # WHATWG form encoding writes `"` as %22 and never escapes a backslash, so a
 # quoted value runs to the next quote: `\` must not be read as an escape.
@@ -56,29 +57,43 @@ _NAME_MAX = 255  # bytes in a file name (Linux, and most filesystems anywhere)
 
 def safe_filename(raw: str) -> str:
     """The base name of an uploaded file's name: no folder (either slash),
-    no control characters, never `.` or `..`, at most 255 bytes of UTF-8
-    (a longer name is cut before its extension). May be ''."""
+    no control characters, no lone surrogate (U+FFFD instead), never `.` or
+    `..`, at most 255 bytes of UTF-8 (a longer name is cut before its
+    extension). May be ''."""
     base = re.split(r"[/\\]", raw)[-1]
-    base = _CONTROL.sub("", base).strip()
-    encoded = base.encode("utf-8", "surrogatepass")
+    base = without_surrogates(_CONTROL.sub("", base)).strip()
+    encoded = base.encode("utf-8")
     if len(encoded) > _NAME_MAX:
         stem, dot, suffix = base.rpartition(".")
-        tail = (dot + suffix).encode("utf-8", "surrogatepass") if stem and len(suffix) <= 16 else b""
+        tail = (dot + suffix).encode("utf-8") if stem and len(suffix) <= 16 else b""
         head = encoded[: _NAME_MAX - len(tail)].decode("utf-8", "ignore")
-        base = (head + tail.decode("utf-8", "surrogatepass")).strip()
+        base = (head + tail.decode("utf-8")).strip()
     return "" if base in (".", "..") else base
 
 
 def _decode_rfc5987(value: str) -> str | None:
-    """`UTF-8''%E2%82%AC.txt` -> '€.txt' (RFC 5987/8187); None if malformed."""
+    """`UTF-8''%E2%82%AC.txt` -> '€.txt' (RFC 8187); None if malformed, not
+    valid in its charset, or in a charset other than UTF-8, ISO-8859-1 or
+    US-ASCII (a client's `utf-7''` or `unicode_escape''` is no text)."""
     charset, sep, rest = value.partition("'")
     _language, sep2, encoded = rest.partition("'")
-    if not sep or not sep2:
+    codec = ext_value_codec(charset)
+    if not sep or not sep2 or codec is None:
         return None
     try:
-        return unquote(encoded, encoding=charset or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
+        return unquote_to_bytes(encoded).decode(codec)
+    except UnicodeDecodeError:
         return None
+
+
+def _ext_value_as_utf_8(value: str) -> str:
+    """A `filename*` we cannot honour and no plain `filename` beside it:
+    still a file, so a name it is, its bytes read as UTF-8 as in a field."""
+    _charset, sep, rest = value.partition("'")
+    _language, sep2, encoded = rest.partition("'")
+    if not sep or not sep2:
+        return value
+    return unquote_to_bytes(encoded).decode("utf-8", "replace")
 
 
 def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
@@ -92,7 +107,12 @@ def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
         raise BadRequest("a multipart part is not form-data with a name")
     raw_filename = params.get("filename")
     if "filename*" in params:
-        raw_filename = _decode_rfc5987(params["filename*"]) or raw_filename
+        # RFC 6266 4.3: filename* where it can be read, else the plain filename.
+        decoded = _decode_rfc5987(params["filename*"])
+        if decoded:  # an empty one names nothing
+            raw_filename = decoded
+        elif raw_filename is None:
+            raw_filename = _ext_value_as_utf_8(params["filename*"])
     content_type = headers.get("content-type")
     charset = parse_options(content_type)[1].get("charset") if content_type else None
     return PartStart(

@@ -13,13 +13,13 @@ when a multipart body comes: a CGI process pays for every import.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import AsyncIterator
 
 from .._config import Config
 from ..errors import BadRequest, PayloadTooLarge
 from ..multidict import MultiDict
 from ..query import QueryParser, RawPair, decode_text
+from .charsets import text_codec, without_surrogates
 from .uploads import UploadFile
 
 TYPE_CHECKING = False
@@ -54,18 +54,22 @@ class FormData:
 
 
 def _charset(declared: str | None, strict: bool) -> str:
-    """A charset name Python knows: `declared` if it is one, else UTF-8.
-    Codecs that are no text encoding (base64, rot13, zlib) or cannot replace
-    what they fail to decode (idna, punycode) count as unknown."""
+    """The codec of a WHATWG encoding label (`charsets`), else UTF-8; with
+    `strict`, a label that names no text encoding is a 400. Python would
+    honour utf-7 or unicode_escape, whose lone surrogates no str.encode takes."""
     if declared:
-        try:
-            name = codecs.lookup(declared).name
-            b"\x80\xff".decode(name, "replace")
-            return name
-        except (LookupError, ValueError):  # ValueError: a NUL in the name; UnicodeError: no "replace"
-            if strict:
-                raise BadRequest(f"unknown charset {declared!r}") from None
+        codec = text_codec(declared)
+        if codec is not None:
+            return codec
+        if strict:
+            raise BadRequest(f"unknown charset {declared[:40]!r}")
     return "utf-8"
+
+
+def _decode(raw: bytes, strict: bool, codec: str) -> str:
+    text = decode_text(raw, strict, codec)
+    # UTF-8 never decodes to a lone surrogate; the guard is for the rest.
+    return text if codec == "utf-8" else without_surrogates(text)
 
 
 async def read_form(chunks: AsyncIterator[bytes], content_type: str, config: Config) -> FormData:
@@ -91,7 +95,7 @@ async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> Form
     strict = config.strict_parsing
     return FormData(
         MultiDict(
-            (decode_text(name, strict, encoding), None if value is None else decode_text(value, strict, encoding))
+            (_decode(name, strict, encoding), None if value is None else _decode(value, strict, encoding))
             for name, value in raw
         ),
         MultiDict(),
@@ -228,7 +232,7 @@ class _MultipartReader:
         form_charset = next((bytes(value) for name, value, _ in self._texts if name == CHARSET_FIELD), b"")
         default = _charset(form_charset.decode("latin-1"), strict)
         fields: MultiDict[str | None] = MultiDict(
-            (name, decode_text(bytes(value), strict, _charset(charset, False) if charset else default))
+            (name, _decode(bytes(value), strict, _charset(charset, False) if charset else default))
             for name, value, charset in self._texts
         )
         return FormData(fields, MultiDict(self._files))

@@ -16,6 +16,7 @@ import io
 import os
 
 from ..headers import Headers
+from .charsets import decode, text_codec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -169,16 +170,14 @@ class UploadFile:
         return self.file.seek(offset, whence)
 
     def read_text(self) -> str:
-        """The whole content as text (the part's charset, else UTF-8)."""
+        """The whole content as text: the part's charset if it is a WHATWG
+        encoding label (`charsets`), else UTF-8; bad bytes as U+FFFD."""
         self.seek(0)
         try:
             data = self.read()
         finally:
             self.seek(0)
-        try:
-            return data.decode(self.charset or "utf-8", "replace")
-        except (LookupError, ValueError):  # no text charset (base64, idna, a NUL in the name)
-            return data.decode("utf-8", "replace")
+        return decode(data, text_codec(self.charset) or "utf-8")
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Put the content at `path` (replacing any file there) and return it.
