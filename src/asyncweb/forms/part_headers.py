@@ -16,9 +16,15 @@ from ..errors import BadRequest
 from ..headers import Headers
 from .charsets import ext_value_codec, without_surrogates
 
-# WHATWG form encoding writes `"` as %22 and never escapes a backslash, so a
-# quoted value runs to the next quote: `\` must not be read as an escape.
-_PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"([^"]*)"|([^\s;"]*))\s*')
+# A quoted value may hold quoted-pairs (RFC 9110 5.6.4): `\"` and `\\` are
+# what curl --form-escape (and every curl before 7.81) sends. Any other
+# backslash stays as it is, for the raw Windows paths of old IE
+# (`C:\dir\file.txt`). Browsers write `"` as %22 and never escape a
+# backslash, so a name ending in one (`"a\"`) reads as an unterminated
+# quote: the header is read again with every backslash literal.
+_PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))\s*')
+_LITERAL_PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"([^"]*)"|([^\s;"]*))\s*')
+_QUOTED_PAIR = re.compile(r'\\(["\\])')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls
 
 
@@ -35,21 +41,36 @@ class PartStart:
 def parse_options(value: str) -> tuple[str, dict[str, str]]:
     """`form-data; name="a"` -> ("form-data", {"name": "a"}); names lower-cased.
 
-    Parameters must cover the whole value: an unterminated quote or stray
-    text is a BadRequest, not a guess."""
+    Parameters must cover the whole value: an unterminated quote, stray
+    text or one parameter given twice with two values is a BadRequest, not
+    a guess. Quoted-pairs are read as such unless that leaves the value
+    malformed and reading every backslash literally does not."""
     main, sep, rest = value.partition(";")
-    params: dict[str, str] = {}
-    rest, position = sep + rest, 0
-    while position < len(rest):
-        match = _PARAM.match(rest, position)
-        if match is None:
-            if rest[position:].strip(" \t;"):
-                raise BadRequest(f"malformed header parameters in {value[:80]!r}")
-            break
-        key = match.group(1).lower()
-        params.setdefault(key, match.group(2) if match.group(2) is not None else match.group(3))
-        position = match.end()
+    params = _parameters(sep + rest, _PARAM, unescape=True)
+    if params is None:
+        params = _parameters(sep + rest, _LITERAL_PARAM, unescape=False)
+        if params is None:
+            raise BadRequest(f"malformed header parameters in {value[:80]!r}")
     return main.strip().lower(), params
+
+
+def _parameters(text: str, pattern: re.Pattern[str], unescape: bool) -> dict[str, str] | None:
+    """The parameters of `text` (`; a=b; c="d"`), or None if it is malformed."""
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        match = pattern.match(text, position)
+        if match is None:
+            if text[position:].strip(" \t;"):
+                return None
+            break
+        key, quoted, found = match.group(1).lower(), match.group(2), match.group(3)
+        if quoted is not None:
+            found = _QUOTED_PAIR.sub(r"\1", quoted) if unescape and "\\" in quoted else quoted
+        if params.setdefault(key, found) != found:  # Go refuses them too; which would we trust?
+            raise BadRequest(f"header parameter {key[:40]!r} given twice")
+        position = match.end()
+    return params
 
 
 _NAME_MAX = 255  # bytes in a file name (Linux, and most filesystems anywhere)
