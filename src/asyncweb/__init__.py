@@ -13,7 +13,29 @@ from .response import Response
 from .runner import run
 from .templating import NoKeyErrors, PartialStringSubstitution
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .cgi.parse import parse_request, request_from_handler
+    from .cgi.wsgi import WSGIGateway
+
 __version__ = "0.1.0"
+
+# Imported on first use: an app served over ASGI needs none of them.
+_LAZY = {
+    "parse_request": "asyncweb.cgi.parse",
+    "request_from_handler": "asyncweb.cgi.parse",
+    "WSGIGateway": "asyncweb.cgi.wsgi",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncweb' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "App",
@@ -34,8 +56,11 @@ __all__ = [
     "Request",
     "Response",
     "UploadFile",
+    "WSGIGateway",
     "__version__",
     "build_query",
     "parse_query",
+    "parse_request",
+    "request_from_handler",
     "run",
 ]

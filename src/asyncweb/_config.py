@@ -19,6 +19,9 @@ class Config(NamedTuple):
     spool_size: int = MiB
     upload_target: TargetFunction | None = None
     allowed_hosts: tuple[str, ...] | None = None
+    # cgi.FieldStorage's keep_blank_values=0: fields without a value
+    # (`?a`, `a=`) left out of `query` and `fields` (`parse_request`).
+    keep_blank_values: bool = True
 
 
 DEFAULT_CONFIG = Config()

@@ -7,7 +7,7 @@ Nothing is parsed until the handler asks for it: the query on first use of
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
@@ -48,6 +48,10 @@ def _deadline_clock() -> Callable[[], float]:
         import anyio
 
         return anyio.current_time
+
+
+def _without_blanks(pairs: Iterable[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    return [(name, value) for name, value in pairs if value]
 
 
 async def _receive_within(receive: Receive, timeout: float) -> Message:
@@ -138,7 +142,8 @@ class Request:
     def query(self) -> Query:
         """The URL's query: `?a&b=&c=1` gives a=None, b='', c='1'."""
         if self._query is None:
-            self._query = MultiDict(parse_query(self.scope.get("query_string", b""), self._config.strict_parsing))
+            pairs = parse_query(self.scope.get("query_string", b""), self._config.strict_parsing)
+            self._query = MultiDict(pairs if self._config.keep_blank_values else _without_blanks(pairs))
         return self._query
 
     # -- headers and cookies ----------------------------------------------
@@ -185,7 +190,10 @@ class Request:
         for a form post. The two are never merged (PEP 222 rejected that)."""
         if self._fields is None:
             if self._form is not None:
-                self._fields = self._form.fields
+                fields = self._form.fields
+                self._fields = (
+                    fields if self._config.keep_blank_values else MultiDict(_without_blanks(fields.multi_items()))
+                )
             elif self.method in ("GET", "HEAD"):
                 self._fields = self.query
             elif self.has_form_body:
@@ -220,9 +228,16 @@ class Request:
 
     def close(self) -> None:
         """Close uploaded files and delete their temp files (the App does
-        this once the response is sent)."""
+        this once the response is sent; `with parse_request(...) as request:`
+        does it at the end of the block)."""
         if self._form is not None:
             self._form.close()
+
+    def __enter__(self) -> Request:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- the body, for handlers that read it themselves ---------------------
     async def stream(self) -> AsyncIterator[bytes]:

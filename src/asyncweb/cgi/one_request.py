@@ -68,13 +68,18 @@ class PulledExchange(Exchange):
             if message is not None:
                 return message
             if not self.body_complete:
-                chunk = next(self._chunks_in, None)
+                chunk = await self._pull()
                 if chunk is None:
                     self.end_body()
                 else:
                     self.feed(chunk)
             else:
                 await self._finish_signal()
+
+    async def _pull(self) -> bytes | None:
+        """The next chunk of the body, None at its end; a driver that reads
+        elsewhere (`wsgi`) waits for it here."""
+        return next(self._chunks_in, None)
 
     async def send(self, message: Message) -> None:
         self._out(self.respond(message))
@@ -109,12 +114,7 @@ async def serve_request(app: ASGIApp, scope: Scope, exchange: PulledExchange) ->
         log.error("%s", exc)
     else:
         scope["state"] = dict(lifespan.state)
-        try:
-            await app(scope, exchange.receive, exchange.send)
-        except Exception:
-            log.exception("error in the app for %s %s", scope["method"], scope["path"])
-        else:
-            _returned(scope, exchange)
+        await call_app(app, scope, exchange)
     exchange.finish()
     try:
         await lifespan.shutdown()
@@ -134,7 +134,7 @@ def serve_request_blocking(app: ASGIApp, scope: Scope, exchange: PulledExchange)
         log.error("%s", exc)
     else:
         scope["state"] = dict(lifespan.state)
-        run_without_loop(_call(app, scope, exchange))
+        run_without_loop(call_app(app, scope, exchange))
     exchange.finish()  # after a failed startup, or a call that run_without_loop ended
     try:
         lifespan.shutdown()
@@ -142,15 +142,13 @@ def serve_request_blocking(app: ASGIApp, scope: Scope, exchange: PulledExchange)
         log.error("%s", exc)
 
 
-async def _call(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None:
+async def call_app(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None:
+    """The app for one request: what it raises is logged with its
+    traceback; the caller ends what it left unfinished (`finish`)."""
     try:
         await app(scope, exchange.receive, exchange.send)
     except Exception:
         log.exception("error in the app for %s %s", scope["method"], scope["path"])
     else:
-        _returned(scope, exchange)
-
-
-def _returned(scope: Scope, exchange: PulledExchange) -> None:
-    if not exchange.response_complete:
-        log.error("the app returned without a complete response for %s %s", scope["method"], scope["path"])
+        if not exchange.response_complete:
+            log.error("the app returned without a complete response for %s %s", scope["method"], scope["path"])

@@ -1,0 +1,320 @@
+"""A WSGI gateway (PEP 3333): any ASGI app served by any WSGI server, such
+as gunicorn's sync workers, waitress, Apache's mod_wsgi or Passenger.
+
+Each request goes through the one exchange and the one writer: the body is
+pulled from `wsgi.input` by the CGI rules (its declared length, or to its
+end where the server sets `wsgi.input_terminated`), and the writer's bytes
+are split back into WSGI's status, headers and a body streamed as the app
+sends it. An asyncweb App whose handler needs no event loop runs in the
+server's own thread with none; any other app runs on one event loop in a
+thread of its own, while the server's thread reads the body for it and
+yields what it sends. Either way the lifespan runs once per process, and
+the app's log lines go to `wsgi.errors` too. It opens no socket.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from ..app import error_response
+from ..types import NO_EVENT_LOOP, ASGIApp, Message, Scope
+from .lifespan import BlockingLifespan, Lifespan, LifespanFailure
+from .noloop import Parked, needs_event_loop, run_without_loop
+from .one_request import PulledExchange, call_app, read_chunks
+from .variables import InvalidLength, content_length, scope_from_environ
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Any
+
+    StartResponse = Callable[..., object]
+
+log = logging.getLogger("asyncweb")
+_ERRORS: contextvars.ContextVar[Any] = contextvars.ContextVar("asyncweb_wsgi_errors", default=None)
+
+
+class _ToWSGIErrors(logging.Handler):
+    """The asyncweb logger's records, also to the `wsgi.errors` of the
+    request being served, where the WSGI server keeps its error log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = _ERRORS.get()
+        if stream is not None:
+            try:
+                stream.write(self.format(record) + "\n")
+            except Exception:  # a closed stream: the server's own log still has it
+                self.handleError(record)
+
+
+class WSGIGateway:
+    """`WSGIGateway(app)` is a WSGI application serving the ASGI `app`.
+
+    `event_loop` is as for `asyncweb.run`: None decides by the app (an
+    asyncweb App whose handler awaits nothing a loop must run needs none).
+    """
+
+    def __init__(self, app: ASGIApp, *, event_loop: bool | None = None) -> None:
+        self.app = app
+        self._use_loop = needs_event_loop(app) if event_loop is None else event_loop
+        self._lock = threading.Lock()
+        self._started = False
+        self._failure: LifespanFailure | None = None
+        self._state: dict[str, Any] = {}
+        self._loop: _LoopThread | None = None
+        self._blocking: BlockingLifespan | None = None
+
+    def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        self._start()
+        head_only = environ.get("REQUEST_METHOD", "GET").upper() == "HEAD"
+        try:
+            scope = self._scope(environ)
+            length = content_length(environ)
+        except InvalidLength as exc:
+            return _answer(error_response(400, str(exc)), environ, start_response)
+        if length is None and not environ.get("wsgi.input_terminated"):
+            # PEP 3333: reading a body of unknown length past its end may block.
+            return _answer(error_response(411, "send a Content-Length"), environ, start_response)
+        if self._failure is not None:
+            return _answer(error_response(500), environ, start_response)
+        chunks = read_chunks(environ["wsgi.input"].read, length)
+        if self._loop is not None:
+            return self._loop.serve(self.app, scope, chunks, length, head_only, environ, start_response)
+        scope["extensions"][NO_EVENT_LOOP] = {}
+        return _serve_stepwise(self.app, scope, _SteppedExchange(chunks, length, head_only), environ, start_response)
+
+    def _scope(self, environ: Mapping[str, Any]) -> Scope:
+        scope = scope_from_environ(environ)
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme in ("http", "https"):
+            scope["scheme"] = scheme
+        if self._state:
+            scope["state"] = dict(self._state)
+        return scope
+
+    def _start(self) -> None:
+        """The lifespan startup, once per process, on the first request."""
+        if self._started:
+            return
+        with self._lock:
+            if self._started:
+                return
+            _install_errors_handler()
+            try:
+                if self._use_loop:
+                    self._loop = _LoopThread(self.app)
+                    self._state = self._loop.lifespan.state
+                else:
+                    self._blocking = BlockingLifespan(self.app)
+                    self._state = self._blocking.state
+                    self._blocking.startup()
+            except LifespanFailure as exc:
+                log.error("%s: every request gets a 500", exc)
+                self._failure = exc
+            atexit.register(self.close)
+            self._started = True
+
+    def close(self) -> None:
+        """The lifespan shutdown (at the process's exit, or when called)."""
+        try:
+            if self._loop is not None:
+                self._loop.close()
+            elif self._blocking is not None:
+                self._blocking.shutdown()
+        except LifespanFailure as exc:
+            log.error("%s", exc)
+        self._loop = self._blocking = None
+
+
+def _answer(response: ASGIApp, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """A response of the gateway's own (a 400, 411 or 500), sent through the
+    same writer as the app's."""
+    scope: Scope = {"type": "http", "method": environ.get("REQUEST_METHOD", "GET"), "extensions": {}}
+    exchange = _SteppedExchange(iter(()), 0, scope["method"] == "HEAD")
+    return _serve_stepwise(response, scope, exchange, environ, start_response)
+
+
+class _SteppedExchange(PulledExchange):
+    """A `PulledExchange` that parks the app after each piece of output, so
+    that the WSGI iterable can yield it before the app goes on: the
+    response streams, in flat memory."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, chunks: Iterator[bytes], length: int | None, head_only: bool) -> None:
+        self.pending: list[bytes] = []
+        super().__init__(chunks, length, self.pending.append, head_only)
+
+    async def send(self, message: Message) -> None:
+        await super().send(message)
+        if self.pending:
+            await Parked()
+
+
+def _serve_stepwise(
+    app: ASGIApp, scope: Scope, exchange: _SteppedExchange, environ: Mapping[str, Any], start_response: StartResponse
+) -> Iterator[bytes]:
+    """Run the app with no event loop, a step per piece of output."""
+    ended = False
+
+    async def run() -> None:
+        nonlocal ended
+        try:
+            await call_app(app, scope, exchange)
+        finally:
+            ended = True  # returned, raised, or ended by run_without_loop
+
+    coroutine = run()
+    out = _Output(start_response)
+    token = _ERRORS.set(environ.get("wsgi.errors"))
+    try:
+        while not ended:
+            run_without_loop(coroutine, until_parked=True)
+            if ended:
+                exchange.finish()
+            for data in exchange.pending:
+                yield from out.body(data)
+            exchange.pending.clear()
+    finally:
+        coroutine.close()  # the server closed the iterable early: the app's finally blocks run
+        _ERRORS.reset(token)
+
+
+class _Output:
+    """The CGI bytes of the one writer as WSGI wants them: the head, split
+    into status and headers, given to `start_response`; the rest yielded."""
+
+    def __init__(self, start_response: StartResponse) -> None:
+        self._start_response = start_response
+        self._started = False
+
+    def body(self, data: bytes) -> Iterator[bytes]:
+        if not self._started:
+            head, _, data = data.partition(b"\r\n\r\n")
+            status_line, *fields = head.decode("latin-1").split("\r\n")
+            headers = [(name, value) for name, _, value in (field.partition(": ") for field in fields)]
+            self._start_response(status_line.removeprefix("Status: "), headers)
+            self._started = True
+        if data:
+            yield data
+
+
+# What the loop's side puts on a request's queue for the server's thread.
+_READ, _DATA, _END = "read", "data", "end"
+
+
+class _LoopThread:
+    """One event loop in a thread of its own, for apps that need one, and
+    their lifespan on it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="asyncweb-wsgi-loop", daemon=True)
+        self._thread.start()
+        self.lifespan = Lifespan(app)
+        asyncio.run_coroutine_threadsafe(self.lifespan.startup(), self.loop).result()
+
+    def serve(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        chunks: Iterator[bytes],
+        length: int | None,
+        head_only: bool,
+        environ: Mapping[str, Any],
+        start_response: StartResponse,
+    ) -> Iterator[bytes]:
+        """The server's thread reads the body when the app asks for it and
+        yields what it sends: `wsgi.input` is read in the thread it
+        belongs to, and the app waits for each piece to be taken."""
+        import asyncio
+
+        requests: queue.SimpleQueue[tuple[str, bytes, asyncio.Future[Any] | None]] = queue.SimpleQueue()
+        exchange = _BridgedExchange(length, head_only, requests, self.loop)
+
+        async def run() -> None:
+            _ERRORS.set(environ.get("wsgi.errors"))
+            try:
+                await call_app(app, scope, exchange)
+                exchange.finish()  # what the app left unfinished: queued, not awaited
+            finally:
+                requests.put((_END, b"", None))
+
+        future = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        out = _Output(start_response)
+        try:
+            while True:
+                kind, data, reply = requests.get()
+                if kind == _END:
+                    break
+                if kind == _READ:
+                    self.loop.call_soon_threadsafe(_resolve, reply, next(chunks, None))
+                    continue
+                self.loop.call_soon_threadsafe(_resolve, reply, None)
+                yield from out.body(data)
+        finally:
+            future.cancel()  # the server closed the iterable early (its client went away)
+
+    def close(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.run_coroutine_threadsafe(self.lifespan.shutdown(), self.loop).result(timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=30)
+
+
+class _BridgedExchange(PulledExchange):
+    """The loop's side of a request whose body and output cross to the
+    server's thread."""
+
+    __slots__ = ("_loop", "_requests")
+
+    def __init__(self, length: int | None, head_only: bool, requests: queue.SimpleQueue[Any], loop: Any) -> None:
+        self._requests = requests
+        self._loop = loop
+        super().__init__(iter(()), length, self._queue_output, head_only)
+
+    async def _pull(self) -> bytes | None:
+        reply = self._loop.create_future()
+        self._requests.put((_READ, b"", reply))
+        chunk: bytes | None = await reply
+        return chunk
+
+    def _queue_output(self, data: bytes) -> None:
+        self._requests.put((_DATA, data, None))
+
+    async def send(self, message: Message) -> None:
+        data = self.respond(message)
+        if data:
+            await self._hand_over(data)
+
+    async def _hand_over(self, data: bytes) -> None:
+        reply = self._loop.create_future()
+        self._requests.put((_DATA, data, reply))
+        await reply  # taken by the server's thread: backpressure, one piece at a time
+
+
+def _resolve(reply: asyncio.Future[Any] | None, value: object) -> None:
+    if reply is not None and not reply.done():
+        reply.set_result(value)
+
+
+_handler_installed = False
+
+
+def _install_errors_handler() -> None:
+    global _handler_installed
+    if not _handler_installed:
+        handler = _ToWSGIErrors()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("asyncweb").addHandler(handler)
+        _handler_installed = True
