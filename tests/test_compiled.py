@@ -14,7 +14,6 @@ import pytest
 
 from tests import compiled
 
-
 # The tests of the compiled modules (fastcgi/protocol, cgi/variables, cgi/head)
 # and of what runs through them.
 COMPILED_TESTS = (

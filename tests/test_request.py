@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +229,42 @@ def test_a_non_ascii_digit_content_length_is_not_a_500() -> None:
     scope = make_scope(method="POST", headers=[(b"content-length", "\xb2".encode("latin-1"))])
     anyio.run(App(handler), scope, receive, send)
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"hi"
+
+
+@pytest.mark.parametrize(
+    ("query", "default", "expected"),
+    [
+        (b"name=Ada", "world", "Ada"),
+        (b"name=", "world", ""),  # a value, empty: the client said so
+        (b"name", "world", "world"),  # no value at all: the default
+        (b"", "world", "world"),
+        (b"name", None, None),
+        (b"name&name=Ada", "world", "world"),  # the first one counts
+    ],
+)
+def test_get_field_gives_text_or_the_default(query: bytes, default: str | None, expected: str | None) -> None:
+    request = Request(make_scope(query_string=query))
+    assert request.get_field("name", default) == expected
+    if query.startswith(b"name"):
+        assert "name" in request.fields  # the difference stays visible
+        assert request.query["name"] == (None if query[4:5] != b"=" else query.split(b"&")[0][5:].decode())
+
+
+def test_the_readmes_handler_lines_type_check_under_a_users_mypy_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mypy")
+    user = tmp_path / "handler.py"
+    user.write_text(
+        "import html\n"
+        "import logging\n"
+        "from asyncweb import Request, Response\n\n"
+        "async def handler(request: Request, response: Response, log: logging.Logger) -> None:\n"
+        "    name = request.get_field('name', 'world')\n"
+        "    response.set_body(f'<p>Hello, {html.escape(name)}!</p>')\n"
+        "    maybe = request.get_field('other')\n"
+        "    reveal_type(maybe)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(user)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout
+    assert 'Revealed type is "str | None"' in result.stdout or 'Revealed type is "builtins.str | None"' in result.stdout

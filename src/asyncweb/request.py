@@ -18,7 +18,7 @@ from .forms.uploads import UploadFile
 from .headers import Headers, parse_length
 from .multidict import MultiDict
 from .query import parse_query
-from .types import CGI_ENVIRON, Message, Receive, Scope, has_event_loop
+from .types import CGI_ENVIRON, Message, Receive, Scope, has_event_loop, overload
 from .urls import URLParts, chop, first_components, split_path
 from .useragent import browser_family
 
@@ -208,11 +208,22 @@ class Request:
         empty ("no file chosen") is not here."""
         return self._form.files if self._form is not None else MultiDict()
 
+    @overload
+    def get_field(self, name: str) -> str | None: ...
+    @overload
+    def get_field(self, name: str, default: str) -> str: ...
+    @overload
+    def get_field(self, name: str, default: None) -> str | None: ...
     def get_field(self, name: str, default: str | None = None) -> str | None:
-        """The first value of a field; for a file field, its content as text."""
+        """The first value of a field as text, or `default` when the field
+        is missing or has no value (a bare `?name`): with a str default the
+        answer is always a str. A file field gives its content as text.
+        `name in request.fields` and `request.fields[name]` (None for `?a`,
+        '' for `?a=`) keep the difference."""
         fields = self.fields
         if name in fields:
-            return fields[name]
+            value = fields[name]
+            return default if value is None else value
         upload = self.files.get(name)
         return upload.read_text() if upload is not None else default
 

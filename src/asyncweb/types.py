@@ -7,6 +7,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+    from typing import overload as overload
+else:
+
+    def overload(function: object) -> object:
+        """typing.overload's place at run time: the definition after the
+        overloads is the one that stays."""
+        return function
+
 
 Scope = MutableMapping[str, "Any"]
 Message = MutableMapping[str, "Any"]
