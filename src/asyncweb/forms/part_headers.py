@@ -92,29 +92,103 @@ def safe_filename(raw: str) -> str:
     return "" if base in (".", "..") else base
 
 
-def _decode_rfc5987(value: str) -> str | None:
-    """`UTF-8''%E2%82%AC.txt` -> '€.txt' (RFC 8187); None if malformed, not
-    valid in its charset, or in a charset other than UTF-8, ISO-8859-1 or
-    US-ASCII (a client's `utf-7''` or `unicode_escape''` is no text)."""
+# RFC 2231 continuations: `filename*0`, `filename*1*`, ... (999 at most: a
+# longer index is refused before int() is asked to read thousands of digits).
+_PIECE = re.compile(r"filename\*(0|[1-9][0-9]{0,2})(\*?)")
+# RFC 7578 4.7 deprecates Content-Transfer-Encoding in form-data and no
+# browser sends it: these three say the bytes are as they are.
+_IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
+
+# A name as its charset's codec (None: not one RFC 8187 allows) and its
+# pieces: text as sent, or bytes as percent-decoded, to read with the codec.
+Encoded = tuple[str | None, list[str | bytes]]
+
+
+def _ext_value(value: str) -> Encoded:
+    """`UTF-8'en'%E2%82%AC.txt` (RFC 8187) -> ("utf-8", [b"\xe2\x82\xac.txt"]);
+    a value without its two apostrophes is text with no codec."""
     charset, sep, rest = value.partition("'")
     _language, sep2, encoded = rest.partition("'")
-    codec = ext_value_codec(charset)
-    if not sep or not sep2 or codec is None:
+    if not sep or not sep2:
+        return None, [value]
+    return ext_value_codec(charset), [unquote_to_bytes(encoded)]
+
+
+def _pieces(params: dict[str, str]) -> Encoded | None:
+    """The `filename*N` / `filename*N*` pieces joined (the first encoded one
+    names the charset; UTF-8 if none does), or None if there are none.
+    Pieces that are not one run from 0 (a gap, `*01`, one index twice) are
+    a BadRequest: the file's name is in them, and a guess could lose it."""
+    found: dict[int, tuple[str, bool]] = {}
+    for key, value in params.items():
+        if not key.startswith("filename*") or key == "filename*":
+            continue
+        match = _PIECE.fullmatch(key)
+        if match is None or int(match.group(1)) in found:
+            raise BadRequest(f"a file name in RFC 2231 pieces that do not join: {key[:40]!r}")
+        found[int(match.group(1))] = (value, match.group(2) == "*")
+    if not found:
+        return None
+    if len(found) - 1 != max(found):
+        raise BadRequest("a file name in RFC 2231 pieces that do not join: one is missing")
+    codec: str | None = "utf-8"
+    segments: list[str | bytes] = []
+    for index in range(len(found)):
+        value, encoded = found[index]
+        if not encoded:
+            segments.append(value)
+            continue
+        if index == 0:
+            codec, segments = _ext_value(value)
+            continue
+        data = unquote_to_bytes(value)
+        last = segments[-1] if segments else None
+        if isinstance(last, bytes):  # one run of bytes: a character may span two pieces
+            segments[-1] = last + data
+        else:
+            segments.append(data)
+    return codec, segments
+
+
+def _exact_name(encoded: Encoded) -> str | None:
+    """The name if its charset is one RFC 8187 allows and its bytes are
+    valid in it; else None (a client's `utf-7''` or `unicode_escape''`
+    would give lone surrogates, `undefined''` an error)."""
+    codec, segments = encoded
+    if codec is None:
         return None
     try:
-        return unquote_to_bytes(encoded).decode(codec)
+        return "".join(part if isinstance(part, str) else part.decode(codec) for part in segments)
     except UnicodeDecodeError:
         return None
 
 
-def _ext_value_as_utf_8(value: str) -> str:
-    """A `filename*` we cannot honour and no plain `filename` beside it:
-    still a file, so a name it is, its bytes read as UTF-8 as in a field."""
-    _charset, sep, rest = value.partition("'")
-    _language, sep2, encoded = rest.partition("'")
-    if not sep or not sep2:
-        return value
-    return unquote_to_bytes(encoded).decode("utf-8", "replace")
+def _best_name(encoded: Encoded) -> str:
+    """A name that cannot be read exactly, read as well as it can: its
+    bytes as UTF-8 if its charset is unknown (as a field's would be), bad
+    bytes as U+FFFD."""
+    codec, segments = encoded
+    return "".join(part if isinstance(part, str) else part.decode(codec or "utf-8", "replace") for part in segments)
+
+
+def _file_name(params: dict[str, str]) -> str | None:
+    """The file's name as sent, or None for a plain field: `filename*`, then
+    RFC 2231 pieces (Go's order), where they read exactly and are not
+    empty (RFC 6266 4.3); else the plain `filename`; else the best reading
+    of the former: a part that names a file stays a file."""
+    candidates = []
+    if "filename*" in params:
+        candidates.append(_ext_value(params["filename*"]))
+    pieces = _pieces(params)
+    if pieces is not None:
+        candidates.append(pieces)
+    for encoded in candidates:
+        name = _exact_name(encoded)
+        if name:
+            return name
+    if "filename" in params:
+        return params["filename"]
+    return _best_name(candidates[0]) if candidates else None
 
 
 def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
@@ -126,14 +200,11 @@ def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
     kind, params = parse_options(disposition.encode("latin-1").decode("utf-8", "replace"))
     if kind != "form-data" or "name" not in params:
         raise BadRequest("a multipart part is not form-data with a name")
-    raw_filename = params.get("filename")
-    if "filename*" in params:
-        # RFC 6266 4.3: filename* where it can be read, else the plain filename.
-        decoded = _decode_rfc5987(params["filename*"])
-        if decoded:  # an empty one names nothing
-            raw_filename = decoded
-        elif raw_filename is None:
-            raw_filename = _ext_value_as_utf_8(params["filename*"])
+    encoding = headers.get("content-transfer-encoding")
+    if encoding is not None and encoding.strip().lower() not in _IDENTITY_ENCODINGS:
+        # Handing the handler still-encoded bytes as the content would be a silent lie.
+        raise BadRequest(f"Content-Transfer-Encoding {encoding.strip()[:40]} is not supported")
+    raw_filename = _file_name(params)
     content_type = headers.get("content-type")
     charset = parse_options(content_type)[1].get("charset") if content_type else None
     return PartStart(
