@@ -50,6 +50,10 @@ def _deadline_clock() -> Callable[[], float]:
         return anyio.current_time
 
 
+def _describe(upload: UploadFile) -> str:
+    return f"{upload.filename!r} ({upload.content_type or 'no type'}, {upload.size} bytes)"
+
+
 def _without_blanks(pairs: Iterable[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
     return [(name, value) for name, value in pairs if value]
 
@@ -414,6 +418,9 @@ class Request:
         for title, items in sections:
             lines.append(f"{title}:" + ("" if items else " (none)"))
             lines.extend(f"  {name}: {value!r}" for name, value in items)
+        files = self.files.multi_items()
+        lines.append("files:" + ("" if files else " (none)"))
+        lines.extend(f"  {name}: {_describe(upload)}" for name, upload in files)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

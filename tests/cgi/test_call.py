@@ -217,3 +217,34 @@ def test_parse_call_tells_fields_headers_and_files_apart() -> None:
     assert call.files == [("f", "x")]
     with pytest.raises(UsageError):
         parse_call(["/p", "lonely"])
+
+
+def test_print_in_a_handler_goes_to_stderr_marked_as_a_host_would_log_it(tmp_path: Path) -> None:
+    (tmp_path / "printing.py").write_text(
+        "from asyncweb import App\n\n"
+        "def handler(request, response, log):\n"
+        "    print('debugging', request.path)\n"
+        "    print('two\\nlines')\n"
+        "    response.set_body('the response')\n\n"
+        "main = App(handler)\n"
+    )
+    result = command("call", "printing:main", "/p", "--app-dir", str(tmp_path))
+    assert result.returncode == 0
+    assert result.stdout.startswith("HTTP/1.1 200 OK\r\n") and "debugging" not in result.stdout
+    assert "[app stdout] debugging /p\n[app stdout] two\n[app stdout] lines\n" in result.stderr
+
+
+def test_dump_lists_the_files_too() -> None:
+    out = io.StringIO()
+    import contextlib
+
+    from asyncweb import App, Request, Response
+
+    def handler(request: Request, response: Response, log: object) -> None:
+        response.set_body(request.dump())
+
+    with contextlib.redirect_stdout(out), __import__("tempfile").TemporaryDirectory() as folder:
+        Path(folder, "a.txt").write_text("hello")
+        assert call(App(handler), ["POST", "/", f"doc=@{folder}/a.txt", "t=1"], stdin=io.StringIO()) == 0
+    dump = out.getvalue()
+    assert "files:\n  doc: 'a.txt' (text/plain, 5 bytes)" in dump and "fields:\n  t: '1'" in dump

@@ -17,6 +17,8 @@ by the file's extension.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import logging
 import os
 import re
@@ -184,6 +186,31 @@ def _read_bytes(stream: TextIO) -> bytes:
     return buffer.read() if buffer is not None else stream.read().encode("utf-8")
 
 
+class _Marked(io.TextIOBase):
+    """A text stream that writes each line to `target` behind a mark, as
+    an app's stray `print()` would show in a web server's error log."""
+
+    MARK = "[app stdout] "
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._line_start = True
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        for piece in text.splitlines(keepends=True):
+            if self._line_start:
+                self._target.write(self.MARK)
+            self._target.write(piece)
+            self._line_start = piece.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
 def parse_response(data: bytes) -> Response:
     """A CGI response's bytes (the one `ResponseWriter`'s) as a `Response`,
     to print as HTTP/1.1: header names in their usual capitals."""
@@ -222,10 +249,13 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
     exchange = PulledExchange(request.body, request.length, output.append, request.environ["REQUEST_METHOD"] == "HEAD")
     scope = scope_from_environ(request.environ)
     try:
-        if needs_event_loop(app):
-            asyncio.run(serve_request(app, scope, exchange))
-        else:  # a plain-function handler: called as a CGI host would call it
-            serve_request_blocking(app, scope, exchange)
+        # What the app prints goes where a CGI host puts it: the error log,
+        # here stderr, each line marked, and never above the response.
+        with contextlib.redirect_stdout(_Marked(sys.stderr)):
+            if needs_event_loop(app):
+                asyncio.run(serve_request(app, scope, exchange))
+            else:  # a plain-function handler: called as a CGI host would call it
+                serve_request_blocking(app, scope, exchange)
     finally:
         close = getattr(request.body, "close", None)
         if close is not None:
