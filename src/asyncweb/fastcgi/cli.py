@@ -9,6 +9,7 @@ import sys
 from .._importer import app_arguments, load_app
 from ..cgi.lifespan import LifespanFailure
 from .server import is_listening_socket, run_server
+from .state import IDLE_TIMEOUT, READ_TIMEOUT
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -27,6 +28,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError("must be 0 (no deadline) or more")
     return value
 
 
@@ -73,6 +84,29 @@ def parser() -> argparse.ArgumentParser:
         help="largest PARAMS (CGI variables) of one request (default: %(default)s)",
     )
     p.add_argument(
+        "--max-connection-params",
+        type=_positive,
+        metavar="BYTES",
+        help="PARAMS one connection may buffer at once for its requests whose PARAMS have not "
+        "ended; past it the connection is dropped (default: 4 x --max-params-size)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection with no request open after this long without input; 0: never "
+        "(default: %(default)s, longer than nginx's upstream keepalive_timeout of 60)",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=READ_TIMEOUT,
+        metavar="SECONDS",
+        help="abort, as a disconnect, a request whose PARAMS or body gets no byte for this long; "
+        "0: never (default: %(default)s)",
+    )
+    p.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -108,6 +142,9 @@ def main(argv: list[str]) -> int:
             lifespan=args.lifespan,
             shutdown_timeout=args.shutdown_timeout,
             max_params_size=args.max_params_size,
+            max_connection_params=args.max_connection_params,
+            idle_timeout=args.idle_timeout,
+            read_timeout=args.read_timeout,
         )
     except (OSError, ValueError, LifespanFailure) as exc:
         logging.getLogger("asyncweb.fastcgi").error("cannot serve: %s", exc)

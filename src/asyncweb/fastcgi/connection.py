@@ -6,8 +6,18 @@ a plain asyncio task running its `FastCGIExchange`, and a response is one
 `transport.write`. Backpressure maps onto the transport: reading pauses
 while an app has more than `BODY_HIGH_WATER` bytes of body unread, or while
 the concurrency limit holds a request back, and a writer waits while the
-transport's buffer is full. Listening, signals, lifespan and shutdown are
-the server's (`server`); the protocol itself is never parsed here.
+transport's buffer is full. Replies the peer asked for without a request
+(GET_VALUES, unknown record types, refused requests) get the same: while the
+transport holds them unsent, nothing more is read.
+
+Deadlines cost the hot path one flag: `data_received` sets it, and one timer
+per connection, every quarter of the shortest timeout, looks at it. No input
+for `read_timeout` while a request's PARAMS or STDIN is unfinished (and we
+are reading) aborts those requests as disconnects; no input for
+`idle_timeout` with no request open closes the connection.
+
+Listening, signals, lifespan and shutdown are the server's (`server`); the
+protocol itself is never parsed here.
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ from .protocol import Connection as Codec
 from .protocol import Event, ProtocolError, RequestBody, RequestBodyEnd, RequestStarted
 from .state import ServerState
 
-# How long a connection we half-closed waits for the web server to close it.
+# How long a connection we half-closed waits for the web server to close it
+# (again while the web server still takes the output left to send).
 LINGER_SECONDS = 5.0
 
 
@@ -38,6 +49,7 @@ def new_codec(server: ServerState) -> Codec:
         max_conns=server.concurrency,
         max_reqs=server.concurrency,
         max_params_size=server.max_params_size,
+        max_connection_params=server.max_connection_params,
     )
 
 
@@ -73,9 +85,16 @@ class Connection(asyncio.Protocol):
         self._pending: deque[Event] = deque()
         self._reading_paused = False
         self._writing_paused = False
+        # Reading is paused until the transport takes the replies queued.
+        self._replies_held = False
         self._write_waiters: list[asyncio.Future[None]] = []
         self._lost = anyio.Event()
         self._linger: asyncio.TimerHandle | None = None
+        self._linger_left = 0  # output still unsent at the last linger check
+        # The deadlines: a flag per read, a timer per tick, the quiet time.
+        self._received = False
+        self._quiet = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         """Serve the connection until it closes and its requests end; when
@@ -106,19 +125,34 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses.
         self._transport = cast(asyncio.Transport, transport)
+        if self.server.tick:
+            self._timer = self._loop.call_later(self.server.tick, self._check_deadlines)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # what comes after our close is only drained
+        self._received = True
         codec = self.codec
         try:
             events = codec.receive_data(data)
         except ProtocolError as exc:
             self._drop(exc)
             return
+        # As _take (inline: this is the per-request path).
         reply = codec.data_to_send()
         if reply:
-            self._send(reply)
+            self._reply(reply)
+        if self._pending:
+            self._pending.extend(events)
+        else:
+            self._dispatch(events)
+
+    def _take(self, events: list[Event]) -> None:
+        """Send the replies `events` came with, and dispatch them."""
+        codec = self.codec
+        reply = codec.data_to_send()
+        if reply:
+            self._reply(reply)
         if self._pending:
             self._pending.extend(events)
         else:
@@ -140,6 +174,9 @@ class Connection(asyncio.Protocol):
         self._wake_writers()
         if self._linger is not None:
             self._linger.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._lost.set()
 
     def pause_writing(self) -> None:
@@ -148,6 +185,8 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writing_paused = False
         self._wake_writers()
+        if self._replies_held:
+            self._loop.call_soon(self._release_replies)
 
     # Dispatch
 
@@ -171,8 +210,8 @@ class Connection(asyncio.Protocol):
                     exchange.end_body()
             elif exchange is not None:  # RequestAborted
                 exchange.abort()
-            else:  # aborted before its PARAMS were complete
-                self._send(self.codec.end_request(event.request_id))
+            # else: its params were refused, and END_REQUEST went out then
+            # (the codec ends a request aborted in its PARAMS itself).
 
     def _start(self, event: RequestStarted) -> bool:
         """Start the app on a request; False when no slot is free."""
@@ -182,7 +221,7 @@ class Connection(asyncio.Protocol):
         scope = make_scope(server, event, self.peer)
         if scope is None:
             server.slots.release()
-            self._send(self.codec.end_request(event.request_id, 1))
+            self._reply(self.codec.end_request(event.request_id, 1))
             return True
         exchange = FastCGIExchange(self, event.request_id, scope, event.params.get("CONTENT_LENGTH", ""))
         self.exchanges[event.request_id] = exchange
@@ -224,7 +263,13 @@ class Connection(asyncio.Protocol):
             raise ClientDisconnect("the web server closed the connection")
 
     def resume_reading(self) -> None:
-        if self._reading_paused and not self._pending and not self.broken and self._transport is not None:
+        if (
+            self._reading_paused
+            and not self._pending
+            and not self._replies_held
+            and not self.broken
+            and self._transport is not None
+        ):
             self._reading_paused = False
             self._transport.resume_reading()
 
@@ -256,7 +301,23 @@ class Connection(asyncio.Protocol):
             transport.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()
-        self._linger = self._loop.call_later(LINGER_SECONDS, transport.close)
+        self._linger_left = transport.get_write_buffer_size()
+        self._linger = self._loop.call_later(LINGER_SECONDS, self._end_linger)
+
+    def _end_linger(self) -> None:
+        """The web server had LINGER_SECONDS to close: close. Output still
+        unsent waits as long as the web server keeps taking some of it; a
+        peer that takes none in that time is cut off (a transport's close
+        would wait for it forever)."""
+        assert self._transport is not None
+        left = self._transport.get_write_buffer_size()
+        if left and left < self._linger_left:
+            self._linger_left = left
+            self._linger = self._loop.call_later(LINGER_SECONDS, self._end_linger)
+        elif left:
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     def peer(self) -> str:
         if self._transport is None:
@@ -272,10 +333,98 @@ class Connection(asyncio.Protocol):
         if self.codec.should_close or (self.server.stopping and not self.codec.active_requests):
             self.close()
 
+    def _reply(self, data: bytes) -> None:
+        """Send what the peer's records called for, not a response of an
+        app: while the transport holds it unsent (the peer is not reading),
+        or the codec held back input for more of it, read nothing more."""
+        self._send(data)
+        if (self._writing_paused or self.codec.held_back) and not self.closing:
+            self._replies_held = True
+            self._pause_reading()
+            if not self._writing_paused:  # the transport took it all: on with the rest, soon
+                self._loop.call_soon(self._release_replies)
+
+    def _release_replies(self) -> None:
+        """The transport took the replies: parse what the codec held back,
+        then read on."""
+        if not self._replies_held or self._writing_paused or self.broken or self.closing:
+            return
+        self._replies_held = False
+        if self.codec.held_back:
+            try:
+                events = self.codec.resume()
+            except ProtocolError as exc:
+                self._drop(exc)
+                return
+            self._take(events)
+        self.resume_reading()
+
     def _pause_reading(self) -> None:
         if not self._reading_paused and self._transport is not None:
             self._reading_paused = True
             self._transport.pause_reading()
+
+    # Deadlines
+
+    def _check_deadlines(self) -> None:
+        """Every tick: was anything read since the last? The quiet time
+        counts only while we read (not while an app's unread body or the
+        concurrency limit holds reading back, which are our doing) and a
+        deadline could apply (not while every open request has its input
+        and only its app is at work)."""
+        self._timer = None
+        if self.broken or self.closing:
+            return
+        server = self.server
+        codec = self.codec
+        if self._received or (self._reading_paused and not self._replies_held):
+            self._received = False
+            self._quiet = 0.0
+        elif codec.input_incomplete:
+            self._quiet += server.tick
+            if server.read_timeout is not None and self._quiet >= server.read_timeout:
+                self._input_timed_out()
+        elif not codec.active_requests:
+            self._quiet += server.tick
+            if server.idle_timeout is not None and self._quiet >= server.idle_timeout:
+                if self._replies_held:
+                    log.warning("closing FastCGI connection from %s: it reads none of its replies", self.peer())
+                else:
+                    log.debug("closing FastCGI connection from %s: idle for %g s", self.peer(), server.idle_timeout)
+                self.close()
+                return
+        else:
+            self._quiet = 0.0
+        if not self.closing:
+            self._timer = self._loop.call_later(server.tick, self._check_deadlines)
+
+    def _input_timed_out(self) -> None:
+        """No input for `read_timeout` while some is owed: the requests
+        waiting for theirs are aborted (their apps see a disconnect, their
+        slots come back), and the connection goes unless some other request
+        still lives on it."""
+        stalled = set(self.codec.incomplete_requests())
+        log.warning(
+            "FastCGI connection from %s sent nothing for %g s with %d request(s) unfinished: aborting them",
+            self.peer(),
+            self.server.read_timeout,
+            len(stalled),
+        )
+        self._quiet = 0.0
+        if self._pending:
+            self._pending = deque(e for e in self._pending if e.request_id not in stalled)
+        ended = b""
+        for rid in stalled:
+            exchange = self.exchanges.get(rid)
+            if exchange is not None:
+                exchange.abort()
+            else:  # still in PARAMS: no app was called
+                ended += self.codec.end_request(rid)
+        living = [e for rid, e in self.exchanges.items() if rid not in stalled and not e.done]
+        if not living:
+            self.close()
+        elif ended:
+            self._send(ended)
 
     def _wake_writers(self) -> None:
         for waiter in self._write_waiters:
@@ -292,3 +441,6 @@ class Connection(asyncio.Protocol):
             task.cancel()
         if self._transport is not None:
             self._transport.close()
+            if self._transport.get_write_buffer_size():  # a peer that does not read: not forever
+                self._linger_left = self._transport.get_write_buffer_size()
+                self._linger = self._loop.call_later(LINGER_SECONDS, self._end_linger)

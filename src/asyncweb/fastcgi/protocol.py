@@ -4,7 +4,9 @@
 events; the `stdout`, `stderr` and `end_request` methods return the bytes to
 send back. Replies the application has no say in (GET_VALUES_RESULT,
 UNKNOWN_TYPE, UNKNOWN_ROLE, CANT_MPX_CONN, OVERLOADED) queue up in
-`data_to_send()`. Nothing here touches a socket, so the I/O layer decides how
+`data_to_send()`, at most `max_reply_bytes` of them at a time: past that the
+rest of the input waits (`held_back`) until the I/O layer, its replies sent,
+calls `resume()`. Nothing here touches a socket, so the I/O layer decides how
 to read, write and schedule. Anything that breaks the protocol raises
 `ProtocolError`, after which the connection must be dropped.
 """
@@ -93,7 +95,9 @@ class RequestBodyEnd:
 
 @dataclass(slots=True)
 class RequestAborted:
-    """ABORT_REQUEST: the web server's client went away."""
+    """ABORT_REQUEST: the web server's client went away (for a request
+    whose PARAMS had ended: one still in PARAMS is ended by the codec, its
+    END_REQUEST queued in `data_to_send()`)."""
 
     request_id: int
 
@@ -198,9 +202,7 @@ def _unpack_ascii(
     return pos, count
 
 
-def _unpack_any(
-    data: bytes, text: str, params: dict[str, str], headers: list[tuple[bytes, bytes]]
-) -> tuple[int, int]:
+def _unpack_any(data: bytes, text: str, params: dict[str, str], headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
     """The pairs of any block, 4-byte lengths included; as `_unpack_ascii`."""
     names = HEADER_NAMES
     pos, end, count = 0, len(data), 0
@@ -281,9 +283,13 @@ class Connection:
     """The application side of one FastCGI connection.
 
     `max_requests` is the number of requests one connection may carry at once
-    (1 refuses multiplexing with CANT_MPX_CONN); `max_conns` and `max_reqs`
-    are only reported to GET_VALUES. `max_params_size` bounds the PARAMS
-    stream of a request.
+    (1 refuses multiplexing with CANT_MPX_CONN, more get OVERLOADED);
+    `max_conns` and `max_reqs` are only reported to GET_VALUES.
+    `max_params_size` bounds the PARAMS stream of a request, and
+    `max_connection_params` (4 x `max_params_size` by default) the PARAMS
+    buffered at once by all the requests of the connection whose PARAMS are
+    not complete yet. `max_reply_bytes` bounds the replies queued by one
+    `receive_data` (see `held_back`).
     """
 
     def __init__(
@@ -293,6 +299,8 @@ class Connection:
         max_conns: int = 1,
         max_reqs: int = 1,
         max_params_size: int = 1 << 20,
+        max_connection_params: int | None = None,
+        max_reply_bytes: int = 1 << 16,
     ) -> None:
         self._max_requests = max_requests
         self._values = {
@@ -301,7 +309,11 @@ class Connection:
             b"FCGI_MPXS_CONNS": b"1" if max_requests > 1 else b"0",
         }
         self._max_params_size = max_params_size
-        self._buffer = b""  # the start of an incomplete record
+        self._max_connection_params = 4 * max_params_size if max_connection_params is None else max_connection_params
+        self._params_buffered = 0  # PARAMS bytes of the requests still in PARAMS
+        self._max_reply_bytes = max_reply_bytes
+        self._buffer = b""  # the start of an incomplete record (or input held back)
+        self._held = False  # _buffer holds records left for resume()
         self._requests: dict[int, _Request] = {}
         self._outgoing = bytearray()
         self._close_requested = False
@@ -316,6 +328,35 @@ class Connection:
     @property
     def active_requests(self) -> int:
         return len(self._requests)
+
+    @property
+    def held_back(self) -> bool:
+        """`receive_data` stopped short: `max_reply_bytes` of replies were
+        queued, and the rest of its input waits for `resume()`. The I/O layer
+        should stop reading until the replies are sent (a peer that does not
+        read them must not make them pile up)."""
+        return self._held
+
+    @property
+    def input_incomplete(self) -> bool:
+        """Input is owed: a record is cut short, or a request's PARAMS or
+        STDIN has not ended (what a read deadline watches)."""
+        if self._buffer and not self._held:
+            return True
+        return any(r.stage != _INPUT_DONE for r in self._requests.values())
+
+    def incomplete_requests(self) -> list[int]:
+        """The ids of the requests whose PARAMS or STDIN has not ended."""
+        return [rid for rid, r in self._requests.items() if r.stage != _INPUT_DONE]
+
+    def resume(self) -> list[Event]:
+        """The events of the input `held_back` kept, as `receive_data` gives
+        them (and it may stop short again)."""
+        if not self._held:
+            return []
+        self._held = False
+        data, self._buffer = self._buffer, b""
+        return self.receive_data(data)
 
     def data_to_send(self) -> bytes:
         """Protocol replies queued by `receive_data`, once."""
@@ -332,6 +373,9 @@ class Connection:
             raise ProtocolError("data after end of file")
         if not data:
             self._eof = True
+            if self._held:  # the peer left without reading its replies
+                self._held, self._buffer = False, b""
+                return []
             if self._buffer:
                 raise ProtocolError(f"connection closed inside a record ({len(self._buffer)} bytes)")
             return []
@@ -365,10 +409,16 @@ class Connection:
             request = requests.get(rid)  # never id 0: that is a management record
             if request is None:
                 if rtype == _BEGIN_REQUEST and rid:
-                    self._begin(rid, data[start:end], events)
-                    pos = self._bodiless(rid, data, pos, events)
-                    continue
-                self._record(rtype, rid, data[start:end], events)
+                    if self._begin(rid, data[start:end], events):
+                        pos = self._bodiless(rid, data, pos, events)
+                        continue
+                else:
+                    self._record(rtype, rid, data[start:end], events)
+                # A reply was queued (a management record, a refused
+                # request): enough of them wait for the next resume().
+                if len(self._outgoing) >= self._max_reply_bytes:
+                    self._held = pos < size
+                    break
             elif rtype == _STDIN and request.stage == _IN_BODY:
                 if clen:
                     events.append(RequestBody(rid, data[start:end]))
@@ -380,8 +430,13 @@ class Connection:
                     request.params_size += clen
                     if request.params_size > self._max_params_size:
                         raise ProtocolError(f"PARAMS over {self._max_params_size} bytes")
+                    self._params_buffered += clen
+                    if self._params_buffered > self._max_connection_params:
+                        limit = self._max_connection_params
+                        raise ProtocolError(f"PARAMS of {len(requests)} open requests over {limit} bytes")
                     request.params.append(data[start:end])
                 else:
+                    self._params_buffered -= request.params_size
                     request.stage = _IN_BODY
                     chunks, request.params = request.params, []
                     block = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -389,6 +444,9 @@ class Connection:
                     events.append(RequestStarted(rid, params, request.keep_conn, headers))
             else:
                 self._record(rtype, rid, data[start:end], events)
+                if len(self._outgoing) >= self._max_reply_bytes:  # see above
+                    self._held = pos < size
+                    break
         if pos < size:
             self._buffer = data[pos:]
         return _coalesce(events) if len(events) > 2 else events
@@ -445,7 +503,10 @@ class Connection:
         if rtype == _PARAMS:
             raise ProtocolError(f"PARAMS after the end of PARAMS on request {rid}")
         if rtype == _ABORT_REQUEST:
-            events.append(RequestAborted(rid))
+            if request.stage == _IN_PARAMS:  # never started: ended here, its reply as the others
+                self._outgoing += self.end_request(rid)
+            else:
+                events.append(RequestAborted(rid))
         # DATA belongs to the FILTER role, and unknown application record
         # types may come from a newer peer: both are skipped.
 
@@ -458,7 +519,8 @@ class Connection:
             body = bytes((rtype & 0xFF,)) + bytes(7)
             self._outgoing += pack_record(RecordType.UNKNOWN_TYPE, 0, body)
 
-    def _begin(self, rid: int, content: bytes, events: list[Event]) -> None:
+    def _begin(self, rid: int, content: bytes, events: list[Event]) -> bool:
+        """Open request `rid`; False when it was refused (a reply is queued)."""
         if len(content) != BEGIN_BODY.size:
             raise ProtocolError(f"BEGIN_REQUEST body of {len(content)} bytes")
         if rid in self._requests:
@@ -473,10 +535,11 @@ class Connection:
             status = ProtocolStatus.OVERLOADED if multiplexing else ProtocolStatus.CANT_MPX_CONN
         if status is None:
             self._requests[rid] = _Request(keep_conn)
-            return
+            return True
         self._outgoing += end_request_record(rid, 0, status)
         if not keep_conn and not self._requests:
             self._close_requested = True
+        return False
 
     def stdout(self, request_id: int, data: bytes) -> bytes:
         """Response bytes (a CGI response: headers, blank line, body)."""
@@ -510,6 +573,8 @@ class Connection:
         request = self._requests.pop(request_id)
         if not request.keep_conn:
             self._close_requested = True
+        if request.stage == _IN_PARAMS:  # aborted, or given up on, before its PARAMS ended
+            self._params_buffered -= request.params_size
         if request.stderr_used:
             out = pack_record(RecordType.STDOUT, request_id) + pack_record(RecordType.STDERR, request_id)
             return out + end_request_record(request_id, app_status, status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..cgi.lifespan import Lifespan, LifespanFailure
 from ..types import ASGIApp
 from .connection import Connection
-from .state import ServerState
+from .state import IDLE_TIMEOUT, READ_TIMEOUT, ServerState
 
 if TYPE_CHECKING:
     from ..cgi.lifespan import LifespanMode
@@ -30,6 +31,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("asyncweb.fastcgi")
 
 __all__ = ["is_listening_socket", "listen", "run_server", "serve"]
+
+# accept() failing for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+# the first retry after ACCEPT_BACKOFF seconds, each next one after twice
+# as long, up to ACCEPT_BACKOFF_MAX, one log line for the whole episode.
+ACCEPT_BACKOFF = 0.05
+ACCEPT_BACKOFF_MAX = 1.0
+# Errors of one connection that was gone before accept() took it (Linux
+# reports the new socket's pending network errors so): the next is taken.
+_TRANSIENT_NAMES = "ECONNABORTED EPROTO ENETDOWN ENOPROTOOPT EHOSTDOWN ENONET EHOSTUNREACH EOPNOTSUPP ENETUNREACH EPERM"
+_ACCEPT_TRANSIENT = frozenset(getattr(errno, name) for name in _TRANSIENT_NAMES.split() if hasattr(errno, name))
 
 
 def listen(bind: str, *, socket_mode: int | None = None, backlog: int = 1024) -> socket.socket:
@@ -132,6 +143,9 @@ async def serve(
     lifespan: LifespanMode = "auto",
     shutdown_timeout: float = 30.0,
     max_params_size: int = 1 << 20,
+    max_connection_params: int | None = None,
+    idle_timeout: float | None = IDLE_TIMEOUT,
+    read_timeout: float | None = READ_TIMEOUT,
     handle_signals: bool = True,
     shutdown_event: anyio.Event | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -142,9 +156,24 @@ async def serve(
     `concurrency` requests run at once; more wait, unread. On shutdown the
     listener closes, idle connections close, and requests in flight get
     `shutdown_timeout` seconds to finish before they are cancelled.
+
+    A connection is dropped when the PARAMS it buffers for requests whose
+    PARAMS have not ended pass `max_connection_params` bytes (None: 4 x
+    `max_params_size`), closed after `idle_timeout` seconds with no request
+    open and nothing received, and a request whose PARAMS or STDIN gets no
+    byte for `read_timeout` seconds is aborted as a disconnect (None or 0:
+    no deadline).
     """
+    for name, value in (("idle_timeout", idle_timeout), ("read_timeout", read_timeout)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be positive (or 0 or None for none), not {value}")
     sock = bind if isinstance(bind, socket.socket) else listen(bind, socket_mode=socket_mode)
     try:
+        state_options = {
+            "max_connection_params": max_connection_params,
+            "idle_timeout": idle_timeout,
+            "read_timeout": read_timeout,
+        }
         await _serve(
             app,
             sock,
@@ -155,6 +184,7 @@ async def serve(
             handle_signals,
             shutdown_event,
             task_status,
+            state_options,
         )
     finally:
         if isinstance(bind, str) and bind.startswith("unix:"):
@@ -172,12 +202,13 @@ async def _serve(
     handle_signals: bool,
     shutdown_event: anyio.Event | None,
     task_status: TaskStatus[None],
+    state_options: dict[str, Any],
 ) -> None:
     if not _on_asyncio():
         raise RuntimeError("the FastCGI server runs on asyncio (anyio's asyncio backend, uvloop included)")
     stop = shutdown_event or anyio.Event()
     life = Lifespan(app, lifespan)
-    state = ServerState(app, concurrency, max_params_size, life.state)
+    state = ServerState(app, concurrency, max_params_size, life.state, **state_options)
     sock.setblocking(False)
     failure: LifespanFailure | None = None
     with sock:
@@ -224,6 +255,8 @@ async def _serve_connections(state: ServerState, sock: socket.socket, stop: anyi
 async def _accept(
     sock: socket.socket, state: ServerState, connections: _Connections, tasks: TaskGroup, scope: anyio.CancelScope
 ) -> None:
+    failures = 0
+    backoff = 0.0
     with scope:
         while True:
             await anyio.wait_readable(sock)
@@ -232,9 +265,21 @@ async def _accept(
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError as exc:
-                log.error("accept failed: %r", exc)  # e.g. out of file descriptors
-                await anyio.sleep(0.1)
+                if exc.errno in _ACCEPT_TRANSIENT:
+                    log.debug("accept: %r", exc)
+                    continue
+                # Out of file descriptors or memory: the connection waits in
+                # the backlog while idle connections close (idle_timeout)
+                # and requests end; retrying at once would only spin.
+                if not failures:
+                    log.error("accept failed: %r; retrying at most every %g s until it works", exc, ACCEPT_BACKOFF_MAX)
+                failures += 1
+                backoff = min(ACCEPT_BACKOFF_MAX, backoff * 2 or ACCEPT_BACKOFF)
+                await anyio.sleep(backoff)
                 continue
+            if failures:
+                log.warning("accepting again after %d failed accept(s)", failures)
+                failures, backoff = 0, 0.0
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setblocking(False)

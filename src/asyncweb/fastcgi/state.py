@@ -14,6 +14,16 @@ from typing import Any
 
 from ..types import ASGIApp
 
+# The defaults of the deadlines, in seconds. Idle: longer than nginx's
+# upstream keepalive_timeout (60 s), so that the web server, which knows
+# when it will reuse a pooled connection, is the one to close it, as it is
+# nginx's keepalive_timeout for its clients. Read: longer than nginx's
+# client_body_timeout and fastcgi_send_timeout (60 s) and an asyncweb App's
+# read_timeout (60 s, answered 408), which end a stalled request properly
+# first; this is the backstop for a peer that stalls mid-request.
+IDLE_TIMEOUT = 75.0
+READ_TIMEOUT = 90.0
+
 
 class Slots:
     """The concurrency limit: a counter, with callbacks to call only when
@@ -45,14 +55,30 @@ class Slots:
 
 
 class ServerState:
-    """The server's side of every connection."""
+    """The server's side of every connection. A timeout of None (or 0) is
+    no deadline; `max_connection_params` None is 4 x `max_params_size`."""
 
     def __init__(
-        self, app: ASGIApp, concurrency: int, max_params_size: int, lifespan_state: dict[str, Any] | None = None
+        self,
+        app: ASGIApp,
+        concurrency: int,
+        max_params_size: int,
+        lifespan_state: dict[str, Any] | None = None,
+        *,
+        max_connection_params: int | None = None,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        read_timeout: float | None = READ_TIMEOUT,
     ) -> None:
         self.app = app
         self.concurrency = concurrency
         self.max_params_size = max_params_size
+        self.max_connection_params = max_connection_params
+        self.idle_timeout = idle_timeout or None
+        self.read_timeout = read_timeout or None
+        # How often a connection looks at its deadlines: each fires between
+        # its timeout and a quarter more.
+        timeouts = [t for t in (self.idle_timeout, self.read_timeout) if t is not None]
+        self.tick = min(timeouts) / 4 if timeouts else 0.0
         self.lifespan_state = lifespan_state if lifespan_state is not None else {}
         self.slots = Slots(concurrency)
         self.stopping = False
