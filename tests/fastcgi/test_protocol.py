@@ -332,7 +332,7 @@ def http_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [
         (n[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
         for n, v in pairs
-        if n.startswith("HTTP_") and n not in body_headers
+        if n.startswith("HTTP_") and len(n) > 5 and n not in body_headers  # HTTP_ alone names no header
     ]
 
 
