@@ -52,8 +52,8 @@ def disposition(params: str) -> list[tuple[bytes, bytes]]:
         ('filename="a\\\\b.txt"', "a\\b.txt", "b.txt"),
         ('filename="C:\\dir\\file.txt"', "C:\\dir\\file.txt", "file.txt"),  # IE's raw path: kept
         ('filename="C:\\\\dir\\\\file.txt"', "C:\\dir\\file.txt", "file.txt"),
-        ('filename="name\\"', "name\\", ""),  # a browser's name ending in `\`: no quoted-pair there
-        ('filename="a\\"; x="y"', "a\\", ""),  # as quoted-pairs, `y"` is left over: read literally
+        ('filename="name\\"', "name\\", "upload"),  # a browser's name ending in `\`: no quoted-pair there
+        ('filename="a\\"; x="y"', "a\\", "upload"),  # as quoted-pairs, `y"` is left over: read literally
     ],
 )
 def test_quoted_pairs_in_a_file_name(params: str, raw: str, safe: str) -> None:

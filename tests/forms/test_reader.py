@@ -118,7 +118,7 @@ async def test_file_names_are_made_safe_and_the_raw_name_kept() -> None:
     assert names == [
         ("passwd", "../../etc/passwd"),
         ("report.pdf", "C:\\Users\\me\\report.pdf"),
-        ("", ".."),
+        ("upload", ".."),  # nothing left: never '', so save(folder / filename) never names the folder
         ("newline.txt", "new\x01line.txt"),
         ("€ rates.txt", "€ rates.txt"),
         ("ü.txt", "Grüße \\ ü.txt"),

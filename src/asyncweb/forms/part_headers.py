@@ -31,7 +31,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls
 @dataclass(slots=True)
 class PartStart:
     name: str
-    filename: str | None  # a safe base name; None for a plain field
+    filename: str | None  # a safe base name, never ''; None for a plain field
     raw_filename: str | None  # as sent, for display or logging only
     content_type: str | None
     charset: str | None
@@ -74,13 +74,15 @@ def _parameters(text: str, pattern: re.Pattern[str], unescape: bool) -> dict[str
 
 
 _NAME_MAX = 255  # bytes in a file name (Linux, and most filesystems anywhere)
+UNNAMED = "upload"  # the safe name of a file whose name leaves nothing
 
 
 def safe_filename(raw: str) -> str:
     """The base name of an uploaded file's name: no folder (either slash),
-    no control characters, no lone surrogate (U+FFFD instead), never `.` or
-    `..`, at most 255 bytes of UTF-8 (a longer name is cut before its
-    extension). May be ''."""
+    no control characters, no lone surrogate (U+FFFD instead), at most 255
+    bytes of UTF-8 (a longer name is cut before its extension). Never '',
+    `.` or `..`: a name with nothing left (`..`, `/`, spaces, `C:\\`) is
+    "upload", so `save(folder / upload.filename)` never names the folder."""
     base = re.split(r"[/\\]", raw)[-1]
     base = without_surrogates(_CONTROL.sub("", base)).strip()
     encoded = base.encode("utf-8")
@@ -89,7 +91,7 @@ def safe_filename(raw: str) -> str:
         tail = (dot + suffix).encode("utf-8") if stem and len(suffix) <= 16 else b""
         head = encoded[: _NAME_MAX - len(tail)].decode("utf-8", "ignore")
         base = (head + tail.decode("utf-8")).strip()
-    return "" if base in (".", "..") else base
+    return UNNAMED if base in ("", ".", "..") else base
 
 
 # RFC 2231 continuations: `filename*0`, `filename*1*`, ... (999 at most: a

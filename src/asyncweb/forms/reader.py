@@ -218,8 +218,8 @@ class _MultipartReader:
             if upload.in_memory:
                 self._memory_left -= upload.size
             # An empty file input: browsers send filename="" and no bytes.
-            # That is "no file chosen", not a file.
-            if upload.filename == "" and upload.size == 0:
+            # That is "no file chosen", not a file (its safe name is "upload").
+            if upload.raw_filename == "" and upload.size == 0:
                 upload.close()
             else:
                 self._files.append((upload.name, upload))

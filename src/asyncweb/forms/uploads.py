@@ -1,7 +1,8 @@
 """Uploaded files: kept in memory while small, spooled to an unnamed temp
 file when larger, written from the parser's memoryview slices with no copy
 in between, and put in their final place by a rename (or a link), never a
-copy, when the destination is on the same filesystem.
+copy, when the destination is on the same filesystem; always under a temp
+name beside it first, then renamed onto it, so a save is atomic.
 
 Its only I/O is the upload's own file. It parses nothing and enforces no
 limit (the reader does both, before each write), and knows nothing of
@@ -14,6 +15,8 @@ import contextlib
 import errno
 import io
 import os
+import stat
+import threading
 
 from ..headers import Headers
 from .charsets import decode, text_codec
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
         def write(self, data: memoryview, /) -> object: ...
 
 
-# tempfile, shutil and pathlib are imported where they are used: a CGI
+# tempfile and pathlib are imported where they are used: a CGI
 # process pays for every import, and most requests carry no upload.
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
@@ -57,13 +60,57 @@ def write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
+def _staging_name() -> str:
+    # Not derived from the destination's name: that may be 255 bytes already.
+    return f".asyncweb-{os.urandom(8).hex()}.part"
+
+
+def _replace(directory: int, staging: str, name: str) -> None:
+    try:
+        os.replace(staging, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        _unlink(directory, staging)
+        raise
+
+
+def _unlink(directory: int, name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=directory)
+
+
+_umask_lock = threading.Lock()
+_umask_read: list[int] = []  # the umask, once read the hard way
+
+
+def _default_mode() -> int:
+    """0o666 less the umask: the mode `open(path, "w")` gives a new file.
+
+    Linux (4.7+) shows the umask in /proc/self/status: read there at each
+    call, it follows any change and changes nothing. os.umask() can only read
+    it by setting it, process-wide: for that moment other threads' new files
+    would get the value set. So it is the fallback only, once per process,
+    under a lock, setting 0o077 meanwhile: a file made in that moment is too
+    private rather than too open.
+    """
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    with _umask_lock:
+        if not _umask_read:
+            umask = os.umask(0o077)
+            os.umask(umask)
+            _umask_read.append(umask)
+    return 0o666 & ~_umask_read[0]
+
+
 class UploadFile:
     """A file from a multipart form.
 
-    `filename` is a safe base name (no folder, no control characters; ''
-    when the browser sent none) and `raw_filename` the name as sent.
-    `read()`/`seek()`/`file` give the content; `save(path)` moves it into
-    place. A plain field asked for as a file is an in-memory UploadFile
+    `filename` is a safe base name (no folder, no control characters,
+    never ''; "upload" when nothing of the name is left) and
+    `raw_filename` the name as sent. `read()`/`seek()`/`file` give the
+    content; `save(path)` moves it into place, atomically. A plain field asked for as a file is an in-memory UploadFile
     whose `filename` is None.
     """
 
@@ -179,59 +226,103 @@ class UploadFile:
             self.seek(0)
         return decode(data, text_codec(self.charset) or "utf-8")
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Put the content at `path` (replacing any file there) and return it.
+    def save(self, path: str | os.PathLike[str], *, mode: int | None = None) -> Path:
+        """Put the content at `path`, replacing any file there, and return it.
 
-        A spooled file is renamed or hard-linked into place: O(1) whatever
-        its size. Across filesystems it is copied by the kernel (sendfile).
-        A small in-memory file is written out.
+        One rule whatever the content's size: it is given a temp name
+        beside `path` and renamed onto it (os.replace), so a reader sees the
+        old file or the whole new one, a symlink at `path` is replaced, not
+        followed, and a failure leaves nothing behind (the upload itself is
+        intact). A folder at `path` is an IsADirectoryError. The file's mode
+        is `mode`, else what `open(path, "w")` gives: 0o666 less the umask.
+
+        A spooled file gets that name by a hard link (O_TMPFILE) or is the
+        named temp file renamed: O(1) whatever its size. Across filesystems
+        it is copied by the kernel (sendfile). An in-memory one is written.
         """
-        import shutil
         from pathlib import Path
 
         destination = Path(path)
         if self._file is None:
             raise ValueError(f"upload {self.name!r} has no readable content")
-        if isinstance(self._file, io.BytesIO):
-            destination.write_bytes(self._file.getbuffer())
-        elif self.path is not None or self._temp_path is not None:
-            source = str(self.path or self._temp_path)
-            shutil.move(source, destination)  # a rename, or copy and delete across filesystems
-            self._temp_path = self._target_path = None
-        elif self._fd >= 0:
-            self._link_unnamed(destination)
-        else:
+        memory = self._file if isinstance(self._file, io.BytesIO) else None
+        if memory is None and self._fd < 0:
             raise ValueError(f"upload {self.name!r} went to a file object of the app's; save it there")
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.lstat(destination).st_mode):  # refused before a byte is copied
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(destination))
+        mode = _default_mode() if mode is None else mode
+        directory = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if memory is not None:
+                self._write_beside(directory, destination.name, mode, memory)
+            elif self.path is not None or self._temp_path is not None:
+                self._rename(directory, destination.name, mode, os.fspath(self.path or self._temp_path or ""))
+            else:
+                self._link_unnamed(directory, destination.name, mode)
+        finally:
+            os.close(directory)
         self.path = destination
         return destination
 
-    def _link_unnamed(self, destination: Path) -> None:
+    def _rename(self, directory: int, name: str, mode: int, source: str) -> None:
+        """A named file of ours (temp or target) renamed onto `name`: no copy,
+        atomic. Across filesystems it is copied beside, then removed."""
+        os.fchmod(self._fd, mode)
+        try:
+            os.replace(source, name, dst_dir_fd=directory)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            self._write_beside(directory, name, mode)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(source)
+        self._temp_path = self._target_path = None
+
+    def _link_unnamed(self, directory: int, name: str, mode: int) -> None:
         # linkat() of an O_TMPFILE file gives it a name. CPython calls plain
         # link(), which will not follow /proc/self/fd/N, unless a dir fd is
-        # given: then it is linkat(..., AT_SYMLINK_FOLLOW). Link to a fresh
-        # name beside the destination, then rename over it, so an existing
-        # file is replaced atomically.
-        staging = f".{destination.name}.{os.urandom(6).hex()}.part"
-        directory = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # given: then it is linkat(..., AT_SYMLINK_FOLLOW).
+        os.fchmod(self._fd, mode)
+        staging = _staging_name()
         try:
             os.link(f"/proc/self/fd/{self._fd}", staging, dst_dir_fd=directory)
-            os.replace(staging, destination.name, src_dir_fd=directory, dst_dir_fd=directory)
         except OSError as error:
             if error.errno not in (errno.EXDEV, errno.ENOENT, errno.EPERM):
                 raise
-            self._copy_to(destination)
-        finally:
-            os.close(directory)
+            self._write_beside(directory, name, mode)
+            return
+        _replace(directory, staging, name)
 
-    def _copy_to(self, destination: Path) -> None:
+    def _write_beside(self, directory: int, name: str, mode: int, memory: io.BytesIO | None = None) -> None:
+        """The content (`memory`'s, else the spool's) written into a new temp
+        file beside `name`, then renamed onto it."""
+        staging = _staging_name()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(staging, flags, 0o600, dir_fd=directory)
+        try:
+            try:
+                if memory is not None:
+                    with memory.getbuffer() as view:
+                        write_all(fd, view)
+                else:
+                    self._copy_into(fd)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+        except BaseException:
+            _unlink(directory, staging)
+            raise
+        _replace(directory, staging, name)
+
+    def _copy_into(self, fd: int) -> None:
         """Across filesystems: a kernel-side copy (sendfile), no read into Python."""
-        with open(destination, "wb") as out:
-            offset = 0
-            while offset < self.size:
-                sent = os.sendfile(out.fileno(), self._fd, offset, self.size - offset)
-                if sent == 0:
-                    break
-                offset += sent
+        offset = 0
+        while offset < self.size:
+            sent = os.sendfile(fd, self._fd, offset, self.size - offset)
+            if sent == 0:  # the spool is shorter than what was written to it: never save half
+                raise OSError(errno.EIO, f"upload {self.name!r} ended at byte {offset} of {self.size}")
+            offset += sent
 
     def close(self) -> None:
         if self._file is not None and self._file is not self._sink:
