@@ -402,6 +402,8 @@ def test_the_server_refuses_to_run_outside_asyncio() -> None:
     finally:
         coroutine.close()
         sock.close()
+
+
 async def test_work_after_the_response_delays_no_other_request(fastcgi_server: Server) -> None:
     """An app that goes on after its response (Starlette's background tasks)
     holds up nobody: END_REQUEST goes out with the last body, and the next
@@ -531,9 +533,7 @@ async def test_bytes_like_bodies_are_sent(fastcgi_server: Server) -> None:
     assert (response.status, response.body) == (200, b"one two three")
 
 
-async def test_clients_gone_mid_response_log_no_error(
-    fastcgi_server: Server, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_clients_gone_mid_response_log_no_error(fastcgi_server: Server, caplog: pytest.LogCaptureFixture) -> None:
     """nginx closes the connection when its client goes away: that is no
     error, and uvicorn logs nothing for the same."""
     from asyncweb import App, Request, Response
@@ -553,3 +553,42 @@ async def test_clients_gone_mid_response_log_no_error(
                 await c._read_more()
         await anyio.sleep(0.3)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_body_of_no_declared_length_is_never_taken_from_the_handler(fastcgi_server: Server) -> None:
+    """nginx with fastcgi_request_buffering off (or an HTTP/2 client) sends
+    no CONTENT_LENGTH: the App must not take the body for a finished one
+    and start listening for a disconnect, which would eat its chunks."""
+    from asyncweb import App, Request, Response
+
+    async def echo(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_body(request.stream())
+
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB: past the body's high water, so reading pauses too
+    server = fastcgi_server(App(echo, parse_forms=False), lifespan="off")
+    async with server as address, wire.Client.connect(address) as c:
+        request = wire.request(1, params("/echo", "POST"))
+        await c.send(request[: -len(wire.record(wire.STDIN, 1))])  # all but the end of STDIN
+        for i in range(0, len(data), 32768):
+            await c.send(wire.record(wire.STDIN, 1, data[i : i + 32768]))
+        await c.send(wire.record(wire.STDIN, 1))
+        response = await c.response(1, timeout=10)
+    assert (response.status, len(response.body), response.body == data) == (200, len(data), True)
+
+
+def test_the_scope_says_chunked_while_a_body_of_no_length_may_come() -> None:
+    from asyncweb.fastcgi.connection import make_scope
+    from asyncweb.fastcgi.protocol import Connection as Codec
+    from asyncweb.fastcgi.protocol import RequestStarted
+    from asyncweb.fastcgi.state import ServerState
+
+    state = ServerState(apps.app, 10, 1 << 20)
+    for body, te in [(True, True), (False, False)]:
+        codec = Codec()
+        data = wire.request(1, params("/x", "POST"))
+        if body:
+            data = data[: -len(wire.record(wire.STDIN, 1))]
+        event = next(e for e in codec.receive_data(data) if isinstance(e, RequestStarted))
+        scope = make_scope(state, event, lambda: "peer", not codec.input_complete(1))
+        assert scope is not None
+        assert ((b"transfer-encoding", b"chunked") in scope["headers"]) is te

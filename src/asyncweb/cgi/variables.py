@@ -118,11 +118,16 @@ def _utf8(text: str) -> str:
     return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
 
 
-def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
+def scope_from_environ(
+    environ: Mapping[str, str], headers: list[tuple[bytes, bytes]] | None = None, body_pending: bool = False
+) -> Scope:
     """An ASGI HTTP scope for the request a CGI or FastCGI host describes.
 
     `headers`, when given, are the `HTTP_*` variables already converted (the
-    FastCGI codec does it as it parses) and become the scope's list."""
+    FastCGI codec does it as it parses) and become the scope's list.
+    `body_pending`: the gateway knows more body may come (FastCGI's STDIN
+    is still open), which with no CONTENT_LENGTH means a body of unknown
+    length, not none."""
     get = environ.get
     if headers is None:
         headers = []
@@ -139,7 +144,7 @@ def scope_from_environ(environ: Mapping[str, str], headers: list[tuple[bytes, by
     value = get("CONTENT_LENGTH")
     if value and value != "-1":
         headers.insert(0, (b"content-length", value.encode("latin-1")))
-    elif value or get("HTTP_TRANSFER_ENCODING"):
+    elif value or body_pending or get("HTTP_TRANSFER_ENCODING"):
         headers.insert(0, (b"transfer-encoding", b"chunked"))
     if value := get("CONTENT_TYPE"):
         headers.insert(0, (b"content-type", value.encode("latin-1")))

@@ -53,11 +53,13 @@ def new_codec(server: ServerState) -> Codec:
     )
 
 
-def make_scope(server: ServerState, event: RequestStarted, peer: Callable[[], str]) -> Scope | None:
+def make_scope(
+    server: ServerState, event: RequestStarted, peer: Callable[[], str], body_pending: bool = False
+) -> Scope | None:
     """The ASGI scope for a request, or None (logged) for params that break
-    CGI's rules."""
+    CGI's rules. `body_pending`: its STDIN has not ended yet."""
     try:
-        scope = scope_from_environ(event.params, event.headers)
+        scope = scope_from_environ(event.params, event.headers, body_pending)
     except ValueError as exc:
         log.warning("bad FastCGI params from %s: %s", peer(), exc)
         return None
@@ -218,7 +220,7 @@ class Connection(asyncio.Protocol):
         server = self.server
         if not server.slots.try_acquire(self._slot_freed):
             return False
-        scope = make_scope(server, event, self.peer)
+        scope = make_scope(server, event, self.peer, not self.codec.input_complete(event.request_id))
         if scope is None:
             server.slots.release()
             self._reply(self.codec.end_request(event.request_id, 1))

@@ -329,6 +329,12 @@ class Connection:
     def active_requests(self) -> int:
         return len(self._requests)
 
+    def input_complete(self, request_id: int) -> bool:
+        """Whether a request's STDIN has ended (or the request is gone): the
+        body of a request with no CONTENT_LENGTH is known to be empty only then."""
+        request = self._requests.get(request_id)
+        return request is None or request.stage == _INPUT_DONE
+
     @property
     def held_back(self) -> bool:
         """`receive_data` stopped short: `max_reply_bytes` of replies were
