@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.hosts.common import curl
 from tests.hosts.conftest import Upload
@@ -19,20 +18,11 @@ from tests.support import wait_until
 TIMEOUT = 30
 ERROR = "RuntimeError: this traceback goes to the server's error log, not to the browser"
 
-CGID_UNREAD_BODY = (
-    "src/asyncweb/cgi/host.py exits with the part of the body the app did not read still on stdin; under "
-    "mod_cgid stdin and stdout are one socket, and closing it unread resets it, so Apache loses the end "
-    "of the response (after a 5 s wait) or all of it (a 413 becomes an empty reply). Draining the rest of "
-    "CONTENT_LENGTH before exiting fixes both (checked by hand); mod_cgi's pipes are not affected."
-)
-
-
 @dataclass
 class Site:
     name: str
     url: str  # the app's base URL: http://127.0.0.1:PORT/app.py
     log: Path  # where the app's stderr (its tracebacks) goes
-    resets_unread_body: bool = False  # mod_cgid: see CGID_UNREAD_BODY
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -43,11 +33,6 @@ def get_json(site: Site, path: str, **options: Any) -> Any:
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "application/json"
     return reply.json()
-
-
-def expect_cgid_bug(request: pytest.FixtureRequest, site: Site) -> None:
-    if site.resets_unread_body:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=CGID_UNREAD_BODY))
 
 
 class HostCases:
@@ -126,18 +111,14 @@ class HostCases:
         assert wait_until(lambda: ERROR in site.log_text(), 5), site.log_text()[-3000:]
         assert "Traceback (most recent call last)" in site.log_text()
 
-    def test_a_body_the_app_does_not_read_leaves_the_response_whole(
-        self, site: Site, request: pytest.FixtureRequest
-    ) -> None:
-        expect_cgid_bug(request, site)
+    def test_a_body_the_app_does_not_read_leaves_the_response_whole(self, site: Site) -> None:
+        # mod_cgid gives one socket as stdin and stdout: unread input on it
+        # at exit would reset it, and the client would lose the response.
         raw = ["-H", "Content-Type: application/octet-stream", "--data-binary", "not a form"]
         report = curl(site.url + "/echo", *raw, timeout=10).json()
         assert (report["method"], report["fields"]) == ("POST", [])
 
-    def test_a_form_over_the_limits_is_a_413_the_client_sees(
-        self, site: Site, request: pytest.FixtureRequest, tmp_path: Path
-    ) -> None:
-        expect_cgid_bug(request, site)
+    def test_a_form_over_the_limits_is_a_413_the_client_sees(self, site: Site, tmp_path: Path) -> None:
         body = tmp_path / "fields.txt"
         body.write_bytes(b"a=1&" * 300_000)  # the App's default max_fields is 1000
         reply = curl(site.url + "/echo", "--data-binary", f"@{body}", timeout=10)

@@ -36,7 +36,7 @@ def site(request: pytest.FixtureRequest, www: Path, www_python: Path) -> Iterato
     conf = apache.config(run_dir, port, mpm, ["alias", module], directives, common.www_user())
     with apache.apache(run_dir, conf, port):
         url = f"http://127.0.0.1:{port}/app.py"
-        yield Site(f"apache-{request.param}", url, run_dir / "error.log", resets_unread_body=module == "cgid")
+        yield Site(f"apache-{request.param}", url, run_dir / "error.log")
 
 
 class TestApacheCgi(HostCases):

@@ -13,8 +13,10 @@ import contextlib
 import functools
 import logging
 import os
+import select
+import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from ..app import error_response
 from ..types import ASGIApp
@@ -42,7 +44,14 @@ class Output:
     def close(self) -> None:
         """End the output now: the CGI host reads EOF and can finish the
         response while this process still runs the lifespan shutdown,
-        background tasks and its own exit. `fd` is left open on /dev/null."""
+        background tasks and its own exit. `fd` is left open on /dev/null.
+        A socket (mod_cgid's one for stdin and stdout) is shut for writing
+        first: stdin still holds it open, so closing fd 1 alone ends nothing."""
+        if stat.S_ISSOCK(os.fstat(self._fd).st_mode):
+            import socket
+
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self._fd)) as sock:
+                sock.shutdown(socket.SHUT_WR)
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(devnull, self._fd)
@@ -101,7 +110,28 @@ def respond(
             asyncio.run(serve_request(app, scope, exchange))
         else:
             serve_request_blocking(app, scope, exchange)
+        drain(stdin, chunks)
     return 0 if exchange.complete else 1
+
+
+# What is read of a body the app left unread before the process exits, and
+# how long a read may wait for it.
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_WAIT = 5.0
+
+
+def drain(fd: int, chunks: Iterator[bytes]) -> None:
+    """Read what is left of the body, within bounds, before exiting. Under
+    Apache's mod_cgid stdin and stdout are one socket, and closing it with
+    input unread resets it: the client would lose the response (a 413, or
+    an answer that did not need the body) that it has not read yet."""
+    left = DRAIN_LIMIT
+    while left > 0:
+        ready, _, _ = select.select([fd], [], [], DRAIN_WAIT)
+        chunk = next(chunks, None) if ready else None
+        if chunk is None:
+            return
+        left -= len(chunk)
 
 
 def main(argv: list[str]) -> int:
