@@ -60,12 +60,17 @@ def force_rename_copy(monkeypatch: pytest.MonkeyPatch, spool: Path) -> UploadFil
     return force_rename(monkeypatch, spool)
 
 
+def force_target(monkeypatch: pytest.MonkeyPatch, spool: Path) -> UploadFile:
+    return UploadFile("f", "f.bin", target=spool / "target.bin")  # an upload_target path, moved by save()
+
+
 PATHS: dict[str, Callable[[pytest.MonkeyPatch, Path], UploadFile]] = {
     "memory": force_memory,
     "o_tmpfile-link": force_link,
     "named-rename": force_rename,
     "o_tmpfile-copy": force_link_copy,
     "named-copy": force_rename_copy,
+    "target-rename": force_target,
 }
 
 
