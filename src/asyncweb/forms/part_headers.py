@@ -1,6 +1,7 @@
 """The headers of a multipart/form-data part (RFC 7578): its
-Content-Disposition parameters, the field name, a safe file name, the
-content type and charset, as a `PartStart`.
+Content-Disposition parameters (quoted-pairs, RFC 8187 `filename*`, RFC
+2231 pieces), the field name, a safe file name, the content type and
+charset, as a `PartStart`; and a refusal of any transfer encoding.
 
 Text in, a `PartStart` or a `BadRequest` out: no I/O, and nothing here
 knows where the part's bytes go.
