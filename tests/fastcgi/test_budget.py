@@ -23,6 +23,7 @@ from asyncweb.fastcgi import server as server_module
 from asyncweb.fastcgi.protocol import Connection as Codec
 from asyncweb.fastcgi.protocol import ProtocolError, ProtocolStatus, RequestAborted, RequestStarted
 from asyncweb.fastcgi.state import IDLE_TIMEOUT, READ_TIMEOUT
+from asyncweb.types import Scope
 from tests.fastcgi import apps, wire
 from tests.fastcgi.conftest import Server
 from tests.fastcgi.test_server import params, report
@@ -424,3 +425,77 @@ def test_abort_of_a_request_in_its_params_is_answered_by_the_codec() -> None:
     assert [(r.type, r.request_id) for r in records] == [(wire.STDOUT, 1), (wire.END_REQUEST, 1)]
     events = codec.receive_data(wire.request(2, params())[:-8] + wire.record(wire.ABORT_REQUEST, 2))
     assert events[-1] == RequestAborted(2)  # started: the app is told
+
+
+async def test_unread_bodies_are_bounded_in_sum_per_connection(
+    fastcgi_server: Server, live: list[connection.Connection]
+) -> None:
+    """Eight multiplexed uploads to apps that read none of them: each stays
+    under its own high water, and the connection stops reading once they
+    hold CONNECTION_BODY_HIGH_WATER in all, instead of eight times that."""
+    gate = anyio.Event()
+
+    async def lazy(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await gate.wait()
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    body = b"x" * (2 << 20)
+    async with fastcgi_server(lazy, lifespan="off") as address, wire.Client.connect(address) as c:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tasks:
+
+                async def push() -> None:
+                    for rid in range(1, 9):
+                        extra = {"CONTENT_LENGTH": str(len(body))}
+                        await c.send(wire.request(rid, params("/up", "POST", **extra), body))
+
+                tasks.start_soon(push)
+                while not live:
+                    await anyio.sleep(0.01)
+                (conn,) = live
+                held = -1
+                while conn._body_backlog() != held:  # until reading has stopped
+                    held = conn._body_backlog()
+                    await anyio.sleep(0.3)
+                assert conn.reading_paused
+                assert held <= connection.CONNECTION_BODY_HIGH_WATER + (1 << 16), held
+                gate.set()  # the apps read: everything goes through
+                for rid in range(1, 9):
+                    assert (await c.response(rid)).status == 204
+
+
+async def test_a_peer_that_takes_none_of_the_output_is_dropped(fastcgi_server: Server) -> None:
+    """Without a write deadline the app would wait, and hold its slot, for ever."""
+    ended = anyio.Event()
+
+    async def endless(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] != "/endless":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            while True:
+                await send({"type": "http.response.body", "body": b"y" * 65536, "more_body": True})
+        finally:
+            ended.set()
+
+    async with fastcgi_server(endless, lifespan="off", write_timeout=0.4, concurrency=1) as address:
+        sock = socket.create_connection(address)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            sock.sendall(wire.request(1, params("/endless")))
+            with anyio.fail_after(10):
+                await ended.wait()  # the app was stopped
+            async with wire.Client.connect(address) as other:  # and its one slot is free again
+                await other.send(wire.request(1, params()))
+                assert (await other.response(1, timeout=5)).status == 204
+        finally:
+            sock.close()

@@ -9,7 +9,7 @@ import sys
 from .._importer import app_arguments, load_app
 from ..cgi.lifespan import LifespanFailure
 from .server import is_listening_socket, run_server
-from .state import IDLE_TIMEOUT, READ_TIMEOUT
+from .state import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -107,6 +107,13 @@ def parser() -> argparse.ArgumentParser:
         "0: never (default: %(default)s)",
     )
     p.add_argument(
+        "--write-timeout",
+        type=_seconds,
+        default=WRITE_TIMEOUT,
+        metavar="SECONDS",
+        help="drop a connection whose peer takes none of its output for this long; 0: never (default: %(default)s)",
+    )
+    p.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -145,6 +152,7 @@ def main(argv: list[str]) -> int:
             max_connection_params=args.max_connection_params,
             idle_timeout=args.idle_timeout,
             read_timeout=args.read_timeout,
+            write_timeout=args.write_timeout,
         )
     except (OSError, ValueError, LifespanFailure) as exc:
         logging.getLogger("asyncweb.fastcgi").error("cannot serve: %s", exc)

@@ -33,11 +33,15 @@ import anyio
 from ..cgi.variables import scope_from_environ
 from ..errors import ClientDisconnect
 from ..types import Scope
-from .exchange import FastCGIExchange, log
+from .exchange import BODY_HIGH_WATER, FastCGIExchange, log
 from .protocol import Connection as Codec
 from .protocol import Event, ProtocolError, RequestBody, RequestBodyEnd, RequestStarted
 from .state import ServerState
 
+# Body bytes a connection holds for its apps in all before it reads no more:
+# a few requests' worth of BODY_HIGH_WATER, so that multiplexing cannot
+# multiply what a peer can make the server hold.
+CONNECTION_BODY_HIGH_WATER = 4 * BODY_HIGH_WATER
 # How long a connection we half-closed waits for the web server to close it
 # (again while the web server still takes the output left to send).
 LINGER_SECONDS = 5.0
@@ -90,6 +94,7 @@ class Connection(asyncio.Protocol):
         # Reading is paused until the transport takes the replies queued.
         self._replies_held = False
         self._write_waiters: list[asyncio.Future[None]] = []
+        self._write_stalled = 0.0  # seconds the transport has been full, by ticks
         self._lost = anyio.Event()
         self._linger: asyncio.TimerHandle | None = None
         self._linger_left = 0  # output still unsent at the last linger check
@@ -183,6 +188,7 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        self._write_stalled = 0.0
 
     def resume_writing(self) -> None:
         self._writing_paused = False
@@ -205,7 +211,7 @@ class Connection(asyncio.Protocol):
             if kind is RequestBody:
                 if exchange is not None:
                     exchange.feed(event.data)  # type: ignore[union-attr]
-                    if exchange.over_high_water:
+                    if exchange.over_high_water or self._body_backlog() > CONNECTION_BODY_HIGH_WATER:
                         self._pause_reading()
             elif kind is RequestBodyEnd:
                 if exchange is not None:
@@ -264,6 +270,18 @@ class Connection(asyncio.Protocol):
         if self.broken:
             raise ClientDisconnect("the web server closed the connection")
 
+    @property
+    def reading_paused(self) -> bool:
+        return self._reading_paused
+
+    def _body_backlog(self) -> int:
+        """Body bytes fed to this connection's apps and not read by them yet:
+        bounded in sum, not only per request (multiplexed requests)."""
+        exchanges = self.exchanges
+        if len(exchanges) == 1:
+            return next(iter(exchanges.values())).buffered
+        return sum(exchange.buffered for exchange in exchanges.values())
+
     def resume_reading(self) -> None:
         if (
             self._reading_paused
@@ -271,6 +289,7 @@ class Connection(asyncio.Protocol):
             and not self._replies_held
             and not self.broken
             and self._transport is not None
+            and self._body_backlog() <= CONNECTION_BODY_HIGH_WATER
         ):
             self._reading_paused = False
             self._transport.resume_reading()
@@ -378,6 +397,17 @@ class Connection(asyncio.Protocol):
         if self.broken or self.closing:
             return
         server = self.server
+        if self._writing_paused and server.write_timeout is not None:
+            self._write_stalled += server.tick
+            if self._write_stalled >= server.write_timeout:
+                log.warning(
+                    "dropping FastCGI connection from %s: it took none of its output for %g s",
+                    self.peer(),
+                    server.write_timeout,
+                )
+                assert self._transport is not None
+                self._transport.abort()  # connection_lost() tells the apps
+                return
         codec = self.codec
         if self._received or (self._reading_paused and not self._replies_held):
             self._received = False

@@ -39,6 +39,10 @@ class Link(Protocol):
         """Send `data`; what to await before the next write when the
         connection is full (None when it is not)."""
 
+    @property
+    def reading_paused(self) -> bool:
+        """Reading is held back (an app behind on its body, or full slots)."""
+
     def resume_reading(self) -> None:
         """The body buffer drained (or the request ended): read on."""
 
@@ -94,10 +98,10 @@ class FastCGIExchange(Exchange):
     # -- the app's side ------------------------------------------------------
     async def receive(self) -> Message:
         while True:
-            behind = self.buffered > BODY_HIGH_WATER
+            held = self.buffered
             message = self.next_message()
             if message is not None:
-                if behind:
+                if held and self.conn.reading_paused:  # behind, or the connection's sum was
                     self.conn.resume_reading()
                 return message
             self._changed = self._changed or anyio.Event()

@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..cgi.lifespan import Lifespan, LifespanFailure
 from ..types import ASGIApp
 from .connection import Connection
-from .state import IDLE_TIMEOUT, READ_TIMEOUT, ServerState
+from .state import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, ServerState
 
 if TYPE_CHECKING:
     from ..cgi.lifespan import LifespanMode
@@ -146,6 +146,7 @@ async def serve(
     max_connection_params: int | None = None,
     idle_timeout: float | None = IDLE_TIMEOUT,
     read_timeout: float | None = READ_TIMEOUT,
+    write_timeout: float | None = WRITE_TIMEOUT,
     handle_signals: bool = True,
     shutdown_event: anyio.Event | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -161,10 +162,15 @@ async def serve(
     PARAMS have not ended pass `max_connection_params` bytes (None: 4 x
     `max_params_size`), closed after `idle_timeout` seconds with no request
     open and nothing received, and a request whose PARAMS or STDIN gets no
-    byte for `read_timeout` seconds is aborted as a disconnect (None or 0:
-    no deadline).
+    byte for `read_timeout` seconds is aborted as a disconnect; a connection
+    whose peer takes none of its output for `write_timeout` seconds is
+    dropped (None or 0: no deadline).
     """
-    for name, value in (("idle_timeout", idle_timeout), ("read_timeout", read_timeout)):
+    for name, value in (
+        ("idle_timeout", idle_timeout),
+        ("read_timeout", read_timeout),
+        ("write_timeout", write_timeout),
+    ):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be positive (or 0 or None for none), not {value}")
     sock = bind if isinstance(bind, socket.socket) else listen(bind, socket_mode=socket_mode)
@@ -173,6 +179,7 @@ async def serve(
             "max_connection_params": max_connection_params,
             "idle_timeout": idle_timeout,
             "read_timeout": read_timeout,
+            "write_timeout": write_timeout,
         }
         await _serve(
             app,

@@ -23,6 +23,9 @@ from ..types import ASGIApp
 # first; this is the backstop for a peer that stalls mid-request.
 IDLE_TIMEOUT = 75.0
 READ_TIMEOUT = 90.0
+# A peer that takes none of the output for this long is dropped (an app
+# answering it would otherwise wait, and hold its slot, for ever).
+WRITE_TIMEOUT = 90.0
 
 
 class Slots:
@@ -68,6 +71,7 @@ class ServerState:
         max_connection_params: int | None = None,
         idle_timeout: float | None = IDLE_TIMEOUT,
         read_timeout: float | None = READ_TIMEOUT,
+        write_timeout: float | None = WRITE_TIMEOUT,
     ) -> None:
         self.app = app
         self.concurrency = concurrency
@@ -75,9 +79,10 @@ class ServerState:
         self.max_connection_params = max_connection_params
         self.idle_timeout = idle_timeout or None
         self.read_timeout = read_timeout or None
+        self.write_timeout = write_timeout or None
         # How often a connection looks at its deadlines: each fires between
         # its timeout and a quarter more.
-        timeouts = [t for t in (self.idle_timeout, self.read_timeout) if t is not None]
+        timeouts = [t for t in (self.idle_timeout, self.read_timeout, self.write_timeout) if t is not None]
         self.tick = min(timeouts) / 4 if timeouts else 0.0
         self.lifespan_state = lifespan_state if lifespan_state is not None else {}
         self.slots = Slots(concurrency)
