@@ -592,3 +592,28 @@ def test_the_scope_says_chunked_while_a_body_of_no_length_may_come() -> None:
         scope = make_scope(state, event, lambda: "peer", not codec.input_complete(1))
         assert scope is not None
         assert ((b"transfer-encoding", b"chunked") in scope["headers"]) is te
+
+
+@pytest.mark.parametrize("level", [logging.ERROR, None])
+async def test_an_apps_log_lines_reach_the_web_servers_error_log(fastcgi_server: Server, level: int | None) -> None:
+    """As PHP-FPM's errors do: the App traps a handler's exception and logs
+    its traceback, which goes to the web server as FCGI_STDERR too (Apache's
+    mod_proxy_fcgi logs nothing else from a backend)."""
+    from asyncweb import App, Request, Response
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        log.warning("below the level: the process's log only")
+        raise RuntimeError("the handler failed on purpose")
+
+    server = fastcgi_server(App(handler), lifespan="off", stderr_level=level)
+    async with server as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/fails")))
+        response = await c.response(1)
+    assert (response.status, response.body) == (500, b"Internal Server Error\n")
+    if level is None:
+        assert response.stderr == b""
+    else:
+        text = response.stderr.decode()
+        assert "ERROR asyncweb: error in handler for GET /fails" in text
+        assert "Traceback (most recent call last)" in text and "RuntimeError: the handler failed on purpose" in text
+        assert "below the level" not in text

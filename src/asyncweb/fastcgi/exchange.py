@@ -10,6 +10,7 @@ however the app ends. It never touches a socket: the connection does.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable
 from typing import Protocol
@@ -27,6 +28,29 @@ log = logging.getLogger("asyncweb.fastcgi")
 # Request body bytes held for an app that is not reading: past this the
 # connection is not read any further, so the web server's send blocks.
 BODY_HIGH_WATER = 1 << 20
+
+# The request whose app is running in this task: what its log lines are for.
+_CURRENT: contextvars.ContextVar[FastCGIExchange | None] = contextvars.ContextVar("asyncweb_fastcgi", default=None)
+
+
+class StderrLog(logging.Handler):
+    """Log records made while an app serves a request, sent to the web
+    server's error log too, as FCGI_STDERR records of that request (as
+    PHP-FPM sends PHP's errors): nginx, Apache and lighttpd log them with
+    the request they came with. Records made outside a request, or after
+    its END_REQUEST, stay in the process's own log only."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exchange = _CURRENT.get()
+        if exchange is None or exchange.done or exchange.conn.broken:
+            return
+        try:
+            data = (self.format(record) + "\n").encode("utf-8", "replace")
+            exchange.conn.write(exchange.conn.codec.stderr(exchange.request_id, data))
+        except ClientDisconnect:
+            pass  # the connection closed: the process's own log still has it
+        except Exception:
+            self.handleError(record)
 
 
 class Link(Protocol):
@@ -138,6 +162,7 @@ class FastCGIExchange(Exchange):
     async def run(self, app: ASGIApp) -> None:
         """Call the app, and end the request whatever it does."""
         failed = False
+        _CURRENT.set(self)  # this task's own context: its log lines are this request's
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as exc:
@@ -146,10 +171,6 @@ class FastCGIExchange(Exchange):
                 log.debug("app stopped after the client went away: %r", exc)
             else:
                 log.exception("error in ASGI app for %s %s", self.scope["method"], self.scope["path"])
-                if not self.done:  # nothing may follow END_REQUEST
-                    note = f"asyncweb: error in the application: {type(exc).__name__}\n"
-                    with contextlib.suppress(ClientDisconnect):
-                        await self._write(self.conn.codec.stderr(self.request_id, note.encode()))
         finally:
             try:
                 if not self.done:

@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..cgi.lifespan import Lifespan, LifespanFailure
 from ..types import ASGIApp
 from .connection import Connection
+from .exchange import StderrLog
 from .state import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, ServerState
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ async def serve(
     idle_timeout: float | None = IDLE_TIMEOUT,
     read_timeout: float | None = READ_TIMEOUT,
     write_timeout: float | None = WRITE_TIMEOUT,
+    stderr_level: int | None = logging.ERROR,
     handle_signals: bool = True,
     shutdown_event: anyio.Event | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -165,6 +167,10 @@ async def serve(
     byte for `read_timeout` seconds is aborted as a disconnect; a connection
     whose peer takes none of its output for `write_timeout` seconds is
     dropped (None or 0: no deadline).
+
+    Log records at `stderr_level` or above made while an app serves a
+    request reach the web server's error log too, as that request's
+    FCGI_STDERR (None: only the process's own log has them).
     """
     for name, value in (
         ("idle_timeout", idle_timeout),
@@ -181,7 +187,8 @@ async def serve(
             "read_timeout": read_timeout,
             "write_timeout": write_timeout,
         }
-        await _serve(
+        await _serve_logging_to_stderr(
+            stderr_level,
             app,
             sock,
             lifespan,
@@ -197,6 +204,21 @@ async def serve(
         if isinstance(bind, str) and bind.startswith("unix:"):
             with contextlib.suppress(OSError):
                 os.unlink(bind[5:])
+
+
+async def _serve_logging_to_stderr(level: int | None, *args: Any) -> None:
+    """`_serve`, with the StderrLog handler on the root logger meanwhile."""
+    if level is None:
+        await _serve(*args)
+        return
+    handler = StderrLog(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        await _serve(*args)
+    finally:
+        root.removeHandler(handler)
 
 
 async def _serve(
