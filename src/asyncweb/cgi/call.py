@@ -34,8 +34,7 @@ from ..query import build_query
 from ..response import Response
 from ..types import ASGIApp
 from .multipart_body import MultipartBody, file_chunks, file_type
-from .noloop import needs_event_loop
-from .one_request import PulledExchange, serve_request, serve_request_blocking
+from .one_request import PulledExchange, needs_event_loop, serve_request, serve_request_blocking
 from .variables import GATEWAY_INTERFACE, scope_from_environ
 
 USAGE = "[METHOD] [PATH] [name=value]... [name=@file]... [Header:value]... [@file]"

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping
 
 from ..app import error_response
 from ..types import ASGIApp
-from .noloop import needs_event_loop, run_without_loop
-from .one_request import PulledExchange, read_chunks, serve_request, serve_request_blocking
+from .noloop import run_without_loop
+from .one_request import PulledExchange, needs_event_loop, read_chunks, serve_request, serve_request_blocking
 from .variables import InvalidLength, content_length, scope_from_environ
 
 

@@ -10,11 +10,7 @@ it). Nothing here may import asyncio.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Coroutine, Generator
-
-from ..app import App
-from ..types import ASGIApp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,19 +19,6 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 log = logging.getLogger("asyncweb")
-
-# Imported by an app's module, these mean it may await what only an event
-# loop can run. httpcore is httpx's core: httpx imports no loop by itself.
-ASYNC_LIBRARIES = ("asyncio", "anyio", "sniffio", "trio", "curio", "httpcore")
-
-
-def needs_event_loop(app: ASGIApp) -> bool:
-    """Whether `app` must run on an event loop: any app but an asyncweb App,
-    or an App with an async handler in a process that imported an async
-    library. A plain-function handler awaits nothing: it never needs one."""
-    if not isinstance(app, App):
-        return True
-    return not app.is_sync and any(name in sys.modules for name in ASYNC_LIBRARIES)
 
 
 class Parked:

@@ -12,8 +12,10 @@ no event loop at all (`noloop`). It opens no socket and no file itself.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 
+from ..app import App
 from ..types import NO_EVENT_LOOP, ASGIApp, Message, Scope
 from .exchange import Exchange
 from .lifespan import BlockingLifespan, Lifespan, LifespanFailure
@@ -42,6 +44,20 @@ def read_chunks(read: Callable[[int], bytes], length: int | None) -> Iterator[by
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
+
+
+# Imported by an app's module, these mean it may await what only an event
+# loop can run. httpcore is httpx's core: httpx imports no loop by itself.
+ASYNC_LIBRARIES = ("asyncio", "anyio", "sniffio", "trio", "curio", "httpcore")
+
+
+def needs_event_loop(app: ASGIApp) -> bool:
+    """Whether `app` must run on an event loop: any app but an asyncweb App,
+    or an App with an async handler in a process that imported an async
+    library. A plain-function handler awaits nothing: it never needs one."""
+    if not isinstance(app, App):
+        return True
+    return not app.is_sync and any(name in sys.modules for name in ASYNC_LIBRARIES)
 
 
 class PulledExchange(Exchange):

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from ..app import error_response
 from ..types import NO_EVENT_LOOP, ASGIApp, Message, Scope
 from .lifespan import BlockingLifespan, Lifespan, LifespanFailure
-from .noloop import Parked, needs_event_loop, run_without_loop
-from .one_request import PulledExchange, call_app, read_chunks
+from .noloop import Parked, run_without_loop
+from .one_request import PulledExchange, call_app, needs_event_loop, read_chunks
 from .variables import InvalidLength, content_length, scope_from_environ
 
 TYPE_CHECKING = False
