@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,15 +155,15 @@ def _gunicorn_options() -> list[str]:
 
 @contextmanager
 def gunicorn_process(
-    spec: str, run_dir: Path, name: str, env: dict[str, str], workers: int = 2
+    spec: str, run_dir: Path, name: str, env: dict[str, str], workers: int = 2, options: Sequence[str] = ()
 ) -> Iterator[tuple[str, Callable[[], list[int]], Path]]:
-    """`gunicorn -k sync -w WORKERS SPEC` on a free port: its URL, its
-    workers' pids, its error log (wsgi.errors)."""
+    """`gunicorn -k sync -w WORKERS [OPTIONS] SPEC` on a free port: its URL,
+    its workers' pids, its error log (wsgi.errors)."""
     port = free_port()
     log = run_dir / f"{name}-error.log"
     argv = [sys.executable, "-m", "gunicorn", "--worker-class", "sync", "--workers", str(workers)]
     argv += ["--bind", f"127.0.0.1:{port}", "--error-logfile", str(log), "--graceful-timeout", "5"]
-    argv += [*_gunicorn_options(), spec]
+    argv += [*_gunicorn_options(), *options, spec]
     with servers.process(argv, run_dir / f"{name}.out", cwd=ROOT, env={**os.environ, **env}) as proc:
 
         def pids() -> list[int]:
