@@ -113,7 +113,7 @@ async def test_a_handler_in_pep_spellings_answers() -> None:
         "missing": "fallback",
         "doc_as_text": "file body",
         "upload": ["notes.txt", "file body"],
-        "plain_as_file": [None, "Hello"],
+        "plain_as_file": None,  # a plain field is no file
         "no_upload": None,
         "cookie": "abc",
         "no_cookie": "none",

@@ -232,14 +232,10 @@ class Request:
         return upload.read_text() if upload is not None else default
 
     def get_uploaded_file(self, name: str) -> UploadFile | None:
-        """The first file uploaded as `name`. A plain field comes wrapped as an
-        in-memory UploadFile (its `filename` is None), so code that reads
-        every field as a file, as `cgi.FieldStorage` allowed, keeps working."""
-        upload = self.files.get(name)
-        if upload is not None:
-            return upload
-        value = self.fields.get(name)
-        return None if value is None else UploadFile.from_bytes(name, value.encode("utf-8"))
+        """The first file uploaded as `name`; None when no file was chosen,
+        and for a plain field of that name (its text is `get_field`'s), so
+        that `upload.save(...)` only ever saves a file the client sent."""
+        return self.files.get(name)
 
     def close(self) -> None:
         """Close uploaded files and delete their temp files (the App does

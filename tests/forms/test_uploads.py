@@ -19,11 +19,6 @@ def filled(upload: UploadFile, *pieces: bytes) -> UploadFile:
     return upload
 
 
-def test_upload_file_from_bytes_reads_as_text() -> None:
-    upload = UploadFile.from_bytes("x", "héllo".encode())
-    assert upload.read_text() == "héllo" and upload.read() == "héllo".encode()
-
-
 @pytest.mark.parametrize(
     ("charset", "text"),
     [("iso-8859-1", "é"), ("latin-1", "\ufffd"), ("base64", "\ufffd"), ("no-such", "\ufffd")],  # WHATWG labels only

@@ -146,13 +146,6 @@ class UploadFile:
         if target is not None:
             self._open_target(target)
 
-    @classmethod
-    def from_bytes(cls, name: str, data: bytes, content_type: str | None = None) -> UploadFile:
-        upload = cls(name, None, content_type=content_type)
-        upload.write(memoryview(data))
-        upload.finish()
-        return upload
-
     # -- filling, while the body streams in ----------------------------------
     def _open_target(self, target: Target) -> None:
         if isinstance(target, str | os.PathLike):
