@@ -127,7 +127,7 @@ async def drive_asgi(app: Any, size: int, chunk: int) -> int:
     return status
 
 
-def asyncweb_app(upload_dir: str | None = None, tune_malloc: bool = True) -> Any:
+def asyncweb_app(upload_dir: str | None = None, tune_malloc: bool = True, digest: str | None = None) -> Any:
     from asyncweb import App, HTTPError, Limits, Request, Response
 
     async def handler(request: Request, response: Response, log: Any) -> None:
@@ -136,7 +136,8 @@ def asyncweb_app(upload_dir: str | None = None, tune_malloc: bool = True) -> Any
             raise HTTPError(400, "no file")
         response.set_body(f"{upload.size}\n")
 
-    return App(handler, upload_dir=upload_dir, limits=Limits(max_body_size=None), tune_malloc=tune_malloc)
+    limits = Limits(max_body_size=None)
+    return App(handler, upload_dir=upload_dir, limits=limits, tune_malloc=tune_malloc, upload_digest=digest)
 
 
 def starlette_app() -> Any:
@@ -221,7 +222,8 @@ def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any
             return run_parser(size, chunk, upload_dir, write=target == "parser + os.write")
     elif target.startswith("asyncweb") or target == "starlette":
         tempfile.tempdir = upload_dir  # Starlette spools to tempfile's default folder
-        app = asyncweb_app(upload_dir, tune_malloc=False) if target != "starlette" else starlette_app()
+        digest = "sha256" if target == "asyncweb, sha256" else None
+        app = asyncweb_app(upload_dir, tune_malloc=False, digest=digest) if target != "starlette" else starlette_app()
         # Both frameworks import python-multipart on their first form
         # (11 ms): a cost a server pays once, not per upload.
         assert asyncio.run(drive_asgi(app, chunk, chunk)) == 200
@@ -279,7 +281,14 @@ def mb_per_s(size: int, runs: list[dict[str, Any]]) -> tuple[float, float, float
 
 
 def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str) -> str:
-    targets = ["parser, no-op", "parser + os.write", "asyncweb", "starlette", "asyncweb, default malloc"]
+    targets = [
+        "parser, no-op",
+        "parser + os.write",
+        "asyncweb",
+        "asyncweb, sha256",
+        "starlette",
+        "asyncweb, default malloc",
+    ]
     results = interleaved(targets, chunks, size, rounds, upload_dir)
     lines = [
         f"In process, {size // MiB} MiB upload, median of {rounds} interleaved rounds "

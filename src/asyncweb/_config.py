@@ -22,6 +22,8 @@ class Config(NamedTuple):
     # cgi.FieldStorage's keep_blank_values=0: fields without a value
     # (`?a`, `a=`) left out of `query` and `fields` (`parse_request`).
     keep_blank_values: bool = True
+    # A hashlib name: each upload's digest, computed as its bytes arrive.
+    upload_digest: str | None = None
 
 
 DEFAULT_CONFIG = Config()

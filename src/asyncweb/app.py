@@ -46,8 +46,9 @@ class App:
     `threads` at once: anyio's default limiter, 40, when None), after the
     form is parsed, and reads any other body with `request.read_body()`;
     with no event loop (CGI, WSGI, `asyncweb call`) it is called directly.
-    On lifespan
-    startup the App tunes glibc malloc for large bodies (`asyncweb._malloc`;
+    `upload_digest="sha256"` (any hashlib name) gives each upload its
+    `hexdigest`, computed as its bytes arrive, with no second read. On
+    lifespan startup the App tunes glibc malloc for large bodies (`asyncweb._malloc`;
     `tune_malloc=False` to keep the defaults).
     """
 
@@ -64,6 +65,7 @@ class App:
         upload_dir: str | None = None,
         spool_size: int = MiB,
         upload_target: TargetFunction | None = None,
+        upload_digest: str | None = None,
         tune_malloc: bool = True,
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
@@ -88,6 +90,7 @@ class App:
             upload_dir=upload_dir,
             spool_size=spool_size,
             upload_target=upload_target,
+            upload_digest=_digest_name(upload_digest),
             allowed_hosts=None if allowed_hosts is None else _host_patterns(allowed_hosts),
         )
         self.tune_malloc = tune_malloc
@@ -267,6 +270,15 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"allowed_hosts: {pattern!r} is not a host name, '*.name' or '*'")
         checked.append(name)
     return tuple(checked)
+
+
+def _digest_name(name: str | None) -> str | None:
+    """`upload_digest` checked now, not on the first upload: a hashlib name."""
+    if name is not None:
+        import hashlib  # here: most apps take no digest, and a CGI process pays for each import
+
+        hashlib.new(name)  # ValueError: unknown
+    return name
 
 
 def _is_async(handler: Handler) -> bool:

@@ -74,3 +74,34 @@ def test_content_before_finish_is_not_readable() -> None:
     upload.write(memoryview(b"x"))
     with pytest.raises(ValueError, match="no readable content"):
         upload.read()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spool_size", [1 << 20, 100])  # in memory, and spooled to disk
+async def test_a_digest_is_computed_as_the_upload_streams(spool_size: int, tmp_path: Path) -> None:
+    import hashlib
+
+    from asyncweb import App, Request, Response
+    from tests.support import asgi_client
+
+    seen: dict[str, object] = {}
+
+    async def handler(request: Request, response: Response, log: object) -> None:
+        for name, upload in request.files.multi_items():
+            seen[name] = (upload.hexdigest, hashlib.sha256(upload.read()).hexdigest())
+
+    app = App(handler, upload_digest="sha256", spool_size=spool_size, upload_dir=str(tmp_path))
+    data = os.urandom(300_000)
+    async with asgi_client(app) as client:
+        files = [("a", ("a.bin", data)), ("b", ("b.bin", b""))]
+        assert (await client.post("/", files=files, data={"t": "x"})).status_code == 200
+    assert seen["a"] == (hashlib.sha256(data).hexdigest(),) * 2
+    assert seen["b"] == (hashlib.sha256(b"").hexdigest(),) * 2
+
+
+def test_no_digest_unless_asked_and_an_unknown_name_is_refused_at_once() -> None:
+    from asyncweb import App
+
+    assert UploadFile("f", "f.bin").hexdigest is None
+    with pytest.raises(ValueError):
+        App(lambda request, response, log: None, upload_digest="sha257")

@@ -45,6 +45,7 @@ def parse_request(
     upload_dir: str | None = None,
     spool_size: int = MiB,
     upload_target: TargetFunction | None = None,
+    upload_digest: str | None = None,
     trust_proxy: bool = False,
 ) -> Request:
     """The request a CGI or WSGI environ and its body stream describe, its
@@ -67,6 +68,7 @@ def parse_request(
         upload_dir=upload_dir,
         spool_size=spool_size,
         upload_target=upload_target,
+        upload_digest=upload_digest,
         keep_blank_values=keep_blank_values,
     )
     try:

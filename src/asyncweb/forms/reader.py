@@ -256,4 +256,5 @@ def _new_upload(part: PartStart, config: Config, spool_size: int) -> UploadFile:
         spool_size=spool_size,
         upload_dir=config.upload_dir,
         target=target,
+        digest=config.upload_digest,
     )

@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-    from typing import BinaryIO, Protocol
+    from typing import Any, BinaryIO, Protocol
 
     # What an App's `upload_target` may return for a file part: a path to write
     # the bytes to directly, a writable binary file, or None for the default spool.
@@ -110,8 +110,9 @@ class UploadFile:
     `filename` is a safe base name (no folder, no control characters,
     never ''; "upload" when nothing of the name is left) and
     `raw_filename` the name as sent. `read()`/`seek()`/`file` give the
-    content; `save(path)` moves it into place, atomically. A plain field asked for as a file is an in-memory UploadFile
-    whose `filename` is None.
+    content; `save(path)` moves it into place, atomically. With a
+    `digest` (a hashlib name), `hexdigest` is the content's, computed as
+    the bytes were written.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class UploadFile:
         spool_size: int = 1024 * 1024,
         upload_dir: str | None = None,
         target: Target = None,
+        digest: str | None = None,
     ) -> None:
         self.name = name
         self.filename = filename
@@ -143,6 +145,12 @@ class UploadFile:
         self._sink: _Writable | None = None
         self._file: BinaryIO | None = None
         self.path: Path | None = None  # where the content is on disk under a name
+        self.hexdigest: str | None = None  # `digest`'s, once the part is complete
+        self._hash: Any = None
+        if digest is not None:
+            import hashlib
+
+            self._hash = hashlib.new(digest)
         if target is not None:
             self._open_target(target)
 
@@ -161,6 +169,8 @@ class UploadFile:
 
     def write(self, data: memoryview) -> None:
         self.size += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
         if self._buffer is not None:
             if len(self._buffer) + len(data) <= self._spool_size:
                 self._buffer += data
@@ -175,6 +185,8 @@ class UploadFile:
 
     def finish(self) -> None:
         """The part is complete: make the content readable from its start."""
+        if self._hash is not None:
+            self.hexdigest = self._hash.hexdigest()
         if self._buffer is not None:
             self._file = io.BytesIO(self._buffer)
             self._buffer = None
