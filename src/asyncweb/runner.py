@@ -32,7 +32,7 @@ def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
     if os.environ.get("GATEWAY_INTERFACE"):
         from .cgi.host import respond
 
-        raise SystemExit(respond(app, event_loop=event_loop))
+        raise SystemExit(respond(app, event_loop=event_loop, outlive_the_host=True))
     from .fastcgi import is_listening_socket
 
     if is_listening_socket(0):

@@ -51,6 +51,7 @@ def lighttpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lighttpd]:
     (root / "htdocs").mkdir()
     (root / "uploads").mkdir()
     (root / "htdocs" / "app.py").symlink_to(EXAMPLE)
+    (root / "htdocs" / "after.py").symlink_to(Path(__file__).parent / "after_response.py")
     port = free_port()
     conf = root / "lighttpd.conf"
     conf.write_text(_config(root, port))

@@ -132,3 +132,19 @@ def test_handler_error_is_a_500_with_the_traceback_only_in_the_log(lighttpd: Lig
 def test_a_malformed_form_is_a_400_not_a_500(lighttpd: Lighttpd, content_type: str, body: bytes) -> None:
     reply = httpx.post(lighttpd.url + "/echo", content=body, headers={"Content-Type": content_type}, timeout=TIMEOUT)
     assert reply.status_code == 400, reply.text
+
+
+def test_what_runs_after_the_response_is_not_cut_short(lighttpd: Lighttpd, tmp_path: Any) -> None:
+    """The response ends when it is written, and the lifespan shutdown after
+    it still runs to its end, though lighttpd sends SIGTERM at stdout's close."""
+    import time
+
+    from tests.support import wait_until
+
+    marker = tmp_path / "shutdown-ran"
+    started = time.monotonic()
+    reply = httpx.get(lighttpd.url.replace("/app.py", "/after.py"), params={"marker": str(marker)}, timeout=TIMEOUT)
+    answered = time.monotonic() - started
+    assert (reply.status_code, reply.text) == (200, "answered")
+    assert wait_until(marker.exists, timeout=10), lighttpd.script_errors()[-2000:]
+    assert answered < time.monotonic() - started  # the mark came after the answer

@@ -29,8 +29,9 @@ class Output:
     """Writes everything it is given to `fd`; once the reader has gone away
     (EPIPE), the rest of the response is dropped."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, outlive_the_host: bool = False) -> None:
         self._fd = fd
+        self._outlive_the_host = outlive_the_host
         self.closed = False
 
     def write(self, data: bytes) -> None:
@@ -59,6 +60,30 @@ class Output:
             os.close(devnull)
         self.closed = True
 
+    def write_last(self, data: bytes) -> None:
+        """The response's last bytes, then `close`. The host may signal the
+        process as soon as it has them: it is made to outlive that first."""
+        if self._outlive_the_host:
+            _outlive_the_host()
+        self.write(data)
+        self.close()
+
+
+# How long a CGI process may go on after its response is complete.
+AFTER_RESPONSE_LIMIT = 30
+
+
+def _outlive_the_host() -> None:
+    """lighttpd sends SIGTERM the moment a CGI response is complete: what
+    was to run after the response (the lifespan shutdown, work an app does
+    after answering) would die with it. The host has its answer, so the
+    process ignores that, and ends itself after AFTER_RESPONSE_LIMIT
+    seconds instead (SIGALRM's default action), so that it never lingers."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.alarm(AFTER_RESPONSE_LIMIT)
+
 
 def environ_from_os() -> dict[str, str]:
     """The process environment, values as bytes decoded latin-1 (what
@@ -72,6 +97,7 @@ def respond(
     stdin: int = 0,
     stdout: int = 1,
     event_loop: bool | None = None,
+    outlive_the_host: bool = False,
 ) -> int:
     """Answer one CGI request; returns 0 when a whole response was written.
 
@@ -82,17 +108,21 @@ def respond(
     await nothing but receive and send (an asyncweb App's own machinery).
     While the app runs, `sys.stdout` points to stderr: a stray `print()`
     ends up in the server's error log instead of inside the response.
+    `outlive_the_host` (what `asyncweb.run` and `asyncweb cgi` ask for, in
+    the process the host started): once the response is complete, the
+    host's SIGTERM no longer cuts short what runs after it.
     """
     # stderr is the CGI host's error log; an app's own configuration wins.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     env = environ_from_os() if environ is None else environ
     scope = scope_from_environ(env)
-    output = Output(stdout)
+    output = Output(stdout, outlive_the_host)
 
     def sink(data: bytes) -> None:
-        output.write(data)
         if exchange.response_complete:
-            output.close()
+            output.write_last(data)
+        else:
+            output.write(data)
 
     with contextlib.redirect_stdout(sys.stderr):
         try:
@@ -142,4 +172,4 @@ def main(argv: list[str]) -> int:
         "asyncweb cgi", "Serve the one request of a CGI host (environment and stdin) with an ASGI app."
     )
     app = load_app("cgi", parser.parse_args(argv))
-    return 2 if app is None else respond(app)
+    return 2 if app is None else respond(app, outlive_the_host=True)
