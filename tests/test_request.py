@@ -268,3 +268,13 @@ def test_the_readmes_handler_lines_type_check_under_a_users_mypy_strict(tmp_path
     )
     assert result.returncode == 0, result.stdout
     assert 'Revealed type is "str | None"' in result.stdout or 'Revealed type is "builtins.str | None"' in result.stdout
+
+
+def test_the_query_counts_toward_max_fields() -> None:
+    from asyncweb import Limits, PayloadTooLarge
+    from asyncweb._config import Config
+
+    config = Config(limits=Limits(max_fields=3))
+    assert Request(make_scope(query_string=b"a&b&c"), config=config).get_field("a", "x") == "x"
+    with pytest.raises(PayloadTooLarge):
+        Request(make_scope(query_string=b"a&b&c&d"), config=config).query  # noqa: B018

@@ -147,8 +147,13 @@ class App:
             return None
         except Exception as error:
             # asyncio's "no running event loop", sniffio's and run_without_loop's
-            # refusals are RuntimeErrors: those get the way out.
-            hint = _NO_LOOP_HINT if isinstance(error, RuntimeError) and not has_event_loop(scope) else ""
+            # refusals are RuntimeErrors: those get the way out (not a plain
+            # function, which awaits nothing).
+            hint = (
+                _NO_LOOP_HINT
+                if isinstance(error, RuntimeError) and not has_event_loop(scope) and not self.is_sync
+                else ""
+            )
             self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
             return error_response(500)
         return response

@@ -147,6 +147,9 @@ class Request:
         """The URL's query: `?a&b=&c=1` gives a=None, b='', c='1'."""
         if self._query is None:
             pairs = parse_query(self.scope.get("query_string", b""), self._config.strict_parsing)
+            limit = self._config.limits.max_fields
+            if len(pairs) > limit:  # the body's fields are counted as they stream; the URL's here
+                raise PayloadTooLarge(f"more than {limit} fields in the query")
             self._query = MultiDict(pairs if self._config.keep_blank_values else _without_blanks(pairs))
         return self._query
 

@@ -236,3 +236,13 @@ def test_go_mediatype_rows(case: dict[str, Any]) -> None:
         assert got == BAD
     else:
         assert got == (expected, safe_filename(expected))
+
+
+def test_a_nested_multipart_part_is_refused_not_handed_on_as_text() -> None:
+    # RFC 2388's multipart/mixed (several files under one name): a 400.
+    headers = [
+        (b"content-disposition", b'form-data; name="files"'),
+        (b"content-type", b"multipart/mixed; boundary=inner"),
+    ]
+    with pytest.raises(BadRequest, match="nested multipart"):
+        part_start(headers)

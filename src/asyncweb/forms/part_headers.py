@@ -209,6 +209,10 @@ def part_start(raw_headers: list[tuple[bytes, bytes]]) -> PartStart:
         raise BadRequest(f"Content-Transfer-Encoding {encoding.strip()[:40]} is not supported")
     raw_filename = _file_name(params)
     content_type = headers.get("content-type")
+    if content_type and content_type.lstrip().lower().startswith("multipart/"):
+        # RFC 2388's multipart/mixed, several files under one name, which no
+        # browser sends any more (RFC 7578 4.3): refused, not handed on as text.
+        raise BadRequest("a nested multipart part (several files in one part) is not supported")
     charset = parse_options(content_type)[1].get("charset") if content_type else None
     return PartStart(
         name=params["name"],
