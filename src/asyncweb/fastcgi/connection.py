@@ -139,20 +139,12 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return  # what comes after our close is only drained
         self._received = True
-        codec = self.codec
         try:
-            events = codec.receive_data(data)
+            events = self.codec.receive_data(data)
         except ProtocolError as exc:
             self._drop(exc)
             return
-        # As _take (inline: this is the per-request path).
-        reply = codec.data_to_send()
-        if reply:
-            self._reply(reply)
-        if self._pending:
-            self._pending.extend(events)
-        else:
-            self._dispatch(events)
+        self._take(events)
 
     def _take(self, events: list[Event]) -> None:
         """Send the replies `events` came with, and dispatch them."""
