@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .cgi.parse import parse_request, request_from_handler
     from .cgi.wsgi import WSGIGateway
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 # Imported on first use: an app served over ASGI needs none of them.
 _LAZY = {
