@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import ROOT
 
-CHECKED = ("src", "tests", "examples", "benchmarks")
+CHECKED = ("src", "tests", "examples", "benchmarks", "fuzz")
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz harnesses (atheris) for asyncweb's parsers: see README.md."""
