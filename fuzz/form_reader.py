@@ -67,7 +67,12 @@ TIGHT = Limits(
 
 @functools.cache
 def uploads() -> str:
-    """The upload folder, one per process, removed at exit."""
+    """The upload folder: $ASYNCWEB_FUZZ_UPLOADS, else a temp one removed at
+    exit (at a normal exit: libFuzzer's own leaves it behind, empty)."""
+    folder = os.environ.get("ASYNCWEB_FUZZ_UPLOADS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        return folder
     folder = tempfile.mkdtemp(prefix="asyncweb-fuzz-")
     atexit.register(shutil.rmtree, folder, True)
     return folder

@@ -154,7 +154,7 @@ def test_fuzzing_finds_nothing(target: str, tmp_path: Path) -> None:
     ]
     # Which of two refusals wins may depend on chunking (FINDINGS, open):
     # the run looks past that for crashes, surrogates and lost or changed data.
-    env = {**os.environ, "FUZZ_TOLERATE": "refusal-status"}
+    env = {**os.environ, "FUZZ_TOLERATE": "refusal-status", "ASYNCWEB_FUZZ_UPLOADS": str(tmp_path / "uploads")}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SECONDS + 180)
     if result.returncode != 0:
         found = [f"{path.name}: input = {path.read_bytes()!r:.3000}" for path in sorted(artifacts.iterdir())]
