@@ -129,8 +129,9 @@ class QueryParser:
             return []
         complete = bytes(self._pending[:end])
         del self._pending[: end + 1]
+        pairs = self._parse(complete)  # the complete items first: the answer must not depend on the split
         self._check_size(self._pending)
-        return self._parse(complete)
+        return pairs
 
     def close(self) -> list[RawPair]:
         rest = bytes(self._pending)
@@ -142,15 +143,20 @@ class QueryParser:
         strict = self.strict
         # No item is longer than the data: most data needs no check per item.
         check_size = self.max_field_size is not None and len(data) > self.max_field_size
+        # Each item is counted and measured before it is unescaped, in order,
+        # so that the first fault wins however the body was split.
+        left = None if self.max_fields is None else self.max_fields - self._count
         for item in data.split(b"&"):
             if item:
+                if left is not None:
+                    if left == 0:
+                        raise PayloadTooLarge(f"more than {self.max_fields} fields")
+                    left -= 1
                 if check_size:
                     self._check_size(item)
                 name, eq, value = item.partition(b"=")
                 pairs.append((unescape(name, strict), unescape(value, strict) if eq else None))
         self._count += len(pairs)
-        if self.max_fields is not None and self._count > self.max_fields:
-            raise PayloadTooLarge(f"more than {self.max_fields} fields")
         return pairs
 
     def _check_size(self, item: bytes | bytearray) -> None:
