@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 from .._importer import app_arguments, load_app
 from ..cgi.lifespan import LifespanFailure
+from . import activation
 from .server import is_listening_socket, run_server
 from .state import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT
 
@@ -47,8 +49,9 @@ def parser() -> argparse.ArgumentParser:
         "--bind",
         "-b",
         metavar="ADDRESS",
-        help="unix:/path/to.sock, HOST:PORT or fd:N (default: fd:0 when stdin is a "
-        "listening socket, as when a web server spawns the app)",
+        help="unix:/path/to.sock, HOST:PORT, fd:N or systemd (the socket a systemd .socket unit "
+        "passed). Default: systemd when LISTEN_PID is this process and LISTEN_FDS at least 1, "
+        "else fd:0 when stdin is a listening socket, as when a web server spawns the app",
     )
     p.add_argument(
         "--socket-mode",
@@ -130,8 +133,18 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    bind = args.bind
-    if bind is None:
+    bind: str | socket.socket | None = args.bind
+    if bind is None and activation.passed():
+        bind = "systemd"  # what sd_listen_fds would find: sockets passed to this process
+    if bind == "systemd":
+        # Taken before the app is imported, so that nothing the app starts
+        # inherits the socket, or LISTEN_* variables that name our pid.
+        try:
+            bind = activation.systemd_socket()
+        except ValueError as exc:
+            logging.getLogger("asyncweb.fastcgi").error("cannot serve: %s", exc)
+            return 1
+    elif bind is None:
         if not is_listening_socket(0):
             print("asyncweb fastcgi: give --bind (stdin is not a listening socket)", file=sys.stderr)
             return 2

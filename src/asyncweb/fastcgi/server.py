@@ -22,6 +22,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..cgi.lifespan import Lifespan, LifespanFailure
 from ..types import ASGIApp
+from .activation import systemd_socket
 from .connection import Connection
 from .exchange import StderrLog
 from .state import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, ServerState
@@ -45,9 +46,15 @@ _ACCEPT_TRANSIENT = frozenset(getattr(errno, name) for name in _TRANSIENT_NAMES.
 
 
 def listen(bind: str, *, socket_mode: int | None = None, backlog: int = 1024) -> socket.socket:
-    """A listening socket for `unix:/path`, `HOST:PORT` (IPv6 as `[::1]:PORT`)
-    or `fd:N` (a listening socket inherited from the web server, fd 0 by
-    convention)."""
+    """A listening socket for `unix:/path`, `HOST:PORT` (IPv6 as `[::1]:PORT`),
+    `fd:N` (a listening socket inherited from the web server, fd 0 by
+    convention) or `systemd` (the one an init system passed by socket
+    activation, LISTEN_FDS; ValueError if none was)."""
+    if bind == "systemd":
+        # Served as it came: the init system keeps its own copy open, so
+        # closing this one at shutdown leaves clients waiting in the
+        # backlog for the next server, and its file (unix) in place.
+        return systemd_socket()
     if bind.startswith("unix:"):
         return _listen_unix(bind[5:], socket_mode, backlog)
     if bind.startswith("fd:"):
@@ -58,7 +65,7 @@ def listen(bind: str, *, socket_mode: int | None = None, backlog: int = 1024) ->
         return socket.socket(fileno=os.dup(fd))
     host, sep, port = bind.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"bind must be unix:/path, HOST:PORT or fd:N, not {bind!r}")
+        raise ValueError(f"bind must be unix:/path, HOST:PORT or fd:N (or systemd), not {bind!r}")
     host = host.strip("[]") or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
