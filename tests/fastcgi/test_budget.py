@@ -409,6 +409,11 @@ def test_cli_passes_the_budget_options(monkeypatch: pytest.MonkeyPatch) -> None:
     flags = ["--idle-timeout", "5", "--read-timeout", "0", "--max-connection-params", "65536"]
     assert cli.main([*app, *flags]) == 0
     assert [calls[-1][name] for name in budget] == [5, 0, 65536]
+    assert calls[-1]["write_timeout"] == 90.0 and calls[-1]["stderr_level"] == logging.ERROR
+    assert cli.main([*app, "--write-timeout", "7", "--stderr-level", "warning"]) == 0
+    assert (calls[-1]["write_timeout"], calls[-1]["stderr_level"]) == (7, logging.WARNING)
+    assert cli.main([*app, "--stderr-level", "off"]) == 0
+    assert calls[-1]["stderr_level"] is None
     for bad in (["--idle-timeout", "-1"], ["--read-timeout", "soon"], ["--max-connection-params", "0"]):
         with pytest.raises(SystemExit):
             cli.parser().parse_args([*app, *bad])

@@ -123,6 +123,13 @@ def parser() -> argparse.ArgumentParser:
         help="event loop; auto uses uvloop when installed (default: %(default)s)",
     )
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    p.add_argument(
+        "--stderr-level",
+        choices=(*LOG_LEVELS, "off"),
+        default="error",
+        help="log records of a request at this level or above go to the web server's error log too, "
+        "as FCGI_STDERR (default: %(default)s)",
+    )
     return p
 
 
@@ -166,6 +173,7 @@ def main(argv: list[str]) -> int:
             idle_timeout=args.idle_timeout,
             read_timeout=args.read_timeout,
             write_timeout=args.write_timeout,
+            stderr_level=None if args.stderr_level == "off" else logging.getLevelName(args.stderr_level.upper()),
         )
     except (OSError, ValueError, LifespanFailure) as exc:
         logging.getLogger("asyncweb.fastcgi").error("cannot serve: %s", exc)

@@ -42,6 +42,8 @@ from .state import ServerState
 # a few requests' worth of BODY_HIGH_WATER, so that multiplexing cannot
 # multiply what a peer can make the server hold.
 CONNECTION_BODY_HIGH_WATER = 4 * BODY_HIGH_WATER
+# At shutdown, how long an idle connection may still bring a request it sent.
+SHUTDOWN_GRACE = 0.05
 # How long a connection we half-closed waits for the web server to close it
 # (again while the web server still takes the output left to send).
 LINGER_SECONDS = 5.0
@@ -297,6 +299,14 @@ class Connection(asyncio.Protocol):
     # Closing
 
     def close_if_idle(self) -> None:
+        """At shutdown: close unless a request is open. What the peer sent
+        just before (a request on a connection accepted a moment ago, still
+        in the kernel's buffer) is read first: one more turn of the loop, a
+        little time, then the close, unless a request began meanwhile."""
+        if not self.codec.active_requests:
+            self._loop.call_later(SHUTDOWN_GRACE, self._close_unless_busy)
+
+    def _close_unless_busy(self) -> None:
         if not self.codec.active_requests:
             self.close()
 
