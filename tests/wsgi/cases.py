@@ -35,7 +35,7 @@ BUGS = {
     HOP_BY_HOP: (
         "WSGIGateway passes an ASGI app's hop-by-hop headers (Connection, Keep-Alive, Transfer-Encoding, "
         "Upgrade, ...) on to start_response, which PEP 3333 forbids a WSGI app: waitress raises "
-        "AssertionError and answers its own 500 (wsgiref's validator refuses them too); the gateway "
+        "AssertionError and answers its own 500 (wsgiref.handlers asserts on them too); the gateway "
         "should drop them"
     ),
     CLIENT_GONE: (
