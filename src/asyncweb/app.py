@@ -26,8 +26,9 @@ Handler = AsyncHandler | SyncHandler
 Hook = Callable[[], Awaitable[None]]
 
 _NO_LOOP_HINT = (
-    " (served with no event loop, as `asyncweb.run` does for CGI when nothing imported asyncio:"
-    " a handler that needs one, e.g. for httpx.AsyncClient, wants `asyncweb.run(app, event_loop=True)`)"
+    " (served with no event loop, as the CGI host and the WSGI gateway serve an App when nothing imported"
+    " asyncio: a handler that needs one, e.g. for httpx.AsyncClient, wants `event_loop=True`:"
+    " `asyncweb.run(app, event_loop=True)` or `WSGIGateway(app, event_loop=True)`)"
 )
 
 

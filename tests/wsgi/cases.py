@@ -27,27 +27,6 @@ BOUNDARY = "wsgiTestBoundary42"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 UPLOAD_TIMEOUT = 120
 
-# Bugs of src/asyncweb/cgi/wsgi.py that a real server shows: a Server's
-# `bugs` names the ones it shows, and those cases are strict xfails there.
-HOP_BY_HOP = "hop-by-hop"
-CLIENT_GONE = "client-gone"
-BUGS = {
-    HOP_BY_HOP: (
-        "WSGIGateway passes an ASGI app's hop-by-hop headers (Connection, Keep-Alive, Transfer-Encoding, "
-        "Upgrade, ...) on to start_response, which PEP 3333 forbids a WSGI app: waitress raises "
-        "AssertionError and answers its own 500 (wsgiref.handlers asserts on them too); the gateway "
-        "should drop them"
-    ),
-    CLIENT_GONE: (
-        "a client gone mid-upload is logged to wsgi.errors as an app error: the server's wsgi.input.read "
-        "raises (gunicorn's NoMoreData/ChunkMissingTerminator for a cut chunked body, mod_wsgi's OSError "
-        "'request data read error'), which reaches the App as a handler error with a traceback and a "
-        "500 nobody reads; a short read of a Content-Length body logs 'the app returned without a "
-        "complete response'. Under ASGI the same is a ClientDisconnect, logged at debug: read_chunks "
-        "could end the body as aborted when read() raises, and call_app not complain of an aborted exchange"
-    ),
-}
-
 
 def multipart_file(content: bytes, name: str = "f", filename: str = "f.bin") -> bytes:
     head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
@@ -90,11 +69,6 @@ def nothing_left(server: Server) -> bool:
     """The upload folder is empty and no app process holds a file in it."""
     folder = server.upload_dir
     return not any(folder.iterdir()) and not any(open_in(pid, folder) for pid in server.site.pids())
-
-
-def expect_bug(request: pytest.FixtureRequest, server: Server, bug: str) -> None:
-    if bug in server.bugs:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUGS[bug]))
 
 
 def check_shutdown(make: Callable[[], AbstractContextManager[Server]], stop: Callable[[Server], None] | None) -> None:
@@ -226,10 +200,7 @@ class WSGIServerCases:
         self._cut_upload(server, framing)
 
     @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-    def test_a_client_gone_mid_upload_is_no_app_error(
-        self, server: Server, framing: str, request: pytest.FixtureRequest
-    ) -> None:
-        expect_bug(request, server, CLIENT_GONE)
+    def test_a_client_gone_mid_upload_is_no_app_error(self, server: Server, framing: str) -> None:
         logged = len(server.log_text())
         self._cut_upload(server, framing)
         wait_until(lambda: "asyncweb" in server.log_text()[logged:], 2)  # what it logs comes after the cleanup
@@ -257,10 +228,7 @@ class WSGIServerCases:
         assert wait_until(lambda: nothing_left(server), 10), list(server.upload_dir.iterdir())
         assert curl(server.site.url + "/echo").json()["method"] == "GET"  # and it serves on
 
-    def test_a_hop_by_hop_header_from_an_asgi_app_does_not_fail_the_response(
-        self, server: Server, request: pytest.FixtureRequest
-    ) -> None:
-        expect_bug(request, server, HOP_BY_HOP)
+    def test_a_hop_by_hop_header_from_an_asgi_app_does_not_fail_the_response(self, server: Server) -> None:
         reply = curl(server.site.url + "/hop")  # the App sets Connection: close
         assert (reply.status, reply.body) == (200, b"hop")
 

@@ -68,7 +68,6 @@ class Server:
     upload_dir: Path  # the site App's upload_dir
     chunked_url: str = ""  # where a chunked request body reaches the site app (default: site.url)
     buffers_request_body: bool = False  # the whole body is read before the app is called (waitress)
-    bugs: frozenset[str] = frozenset()  # the keys of cases.BUGS this server shows
 
     def __post_init__(self) -> None:
         self.chunked_url = self.chunked_url or self.site.url

@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not servers.has_module("gunic
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with servers.gunicorn(tmp_path_factory.mktemp("gunicorn")) as running:
-        running.bugs = frozenset({cases.CLIENT_GONE})
         yield running
 
 

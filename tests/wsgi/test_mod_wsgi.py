@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=M
 @pytest.fixture(scope="module")
 def server(www: Path, www_python: Path) -> Iterator[Server]:
     with servers.mod_wsgi(www, www_python) as running:
-        running.bugs = frozenset({cases.CLIENT_GONE})
         yield running
 
 

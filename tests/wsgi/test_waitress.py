@@ -25,7 +25,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not servers.has_module("waitr
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with servers.waitress(tmp_path_factory.mktemp("waitress")) as running:
-        running.bugs = frozenset({cases.HOP_BY_HOP})
         yield running
 
 

@@ -166,5 +166,5 @@ async def call_app(app: ASGIApp, scope: Scope, exchange: PulledExchange) -> None
     except Exception:
         log.exception("error in the app for %s %s", scope["method"], scope["path"])
     else:
-        if not exchange.response_complete:
+        if not exchange.response_complete and not exchange.aborted:  # a client gone is no app's fault
             log.error("the app returned without a complete response for %s %s", scope["method"], scope["path"])

@@ -82,11 +82,13 @@ class WSGIGateway:
             return _answer(error_response(411, "send a Content-Length"), environ, start_response)
         if self._failure is not None:
             return _answer(error_response(500), environ, start_response)
-        chunks = read_chunks(environ["wsgi.input"].read, length)
+        body = _Input(environ["wsgi.input"])
+        chunks = read_chunks(body.read, length)
         if self._loop is not None:
-            return self._loop.serve(self.app, scope, chunks, length, head_only, environ, start_response)
+            return self._loop.serve(self.app, scope, chunks, body, length, head_only, environ, start_response)
         scope["extensions"][NO_EVENT_LOOP] = {}
-        return _serve_stepwise(self.app, scope, _SteppedExchange(chunks, length, head_only), environ, start_response)
+        exchange = _SteppedExchange(chunks, length, head_only, body)
+        return _serve_stepwise(self.app, scope, exchange, environ, start_response)
 
     def _scope(self, environ: Mapping[str, Any]) -> Scope:
         scope = scope_from_environ(environ)
@@ -131,11 +133,30 @@ class WSGIGateway:
         self._loop = self._blocking = None
 
 
+class _Input:
+    """`wsgi.input`, read by the CGI rules: a read the server fails (its
+    client went away: gunicorn's NoMoreData, mod_wsgi's "request data read
+    error", both OSErrors) ends the body, and marks it cut off, so that the
+    app sees a disconnect, as under ASGI, and not an error of its own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def read(self, size: int) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except (OSError, ValueError):  # ValueError: a stream the server already closed
+            self.broken = True
+            return b""
+        return data
+
+
 def _answer(response: ASGIApp, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """A response of the gateway's own (a 400, 411 or 500), sent through the
     same writer as the app's."""
     scope: Scope = {"type": "http", "method": environ.get("REQUEST_METHOD", "GET"), "extensions": {}}
-    exchange = _SteppedExchange(iter(()), 0, scope["method"] == "HEAD")
+    exchange = _SteppedExchange(iter(()), 0, scope["method"] == "HEAD", _Input(None))
     return _serve_stepwise(response, scope, exchange, environ, start_response)
 
 
@@ -144,11 +165,18 @@ class _SteppedExchange(PulledExchange):
     that the WSGI iterable can yield it before the app goes on: the
     response streams, in flat memory."""
 
-    __slots__ = ("pending",)
+    __slots__ = ("body", "pending")
 
-    def __init__(self, chunks: Iterator[bytes], length: int | None, head_only: bool) -> None:
+    def __init__(self, chunks: Iterator[bytes], length: int | None, head_only: bool, body: _Input) -> None:
         self.pending: list[bytes] = []
+        self.body = body
         super().__init__(chunks, length, self.pending.append, head_only)
+
+    async def _pull(self) -> bytes | None:
+        chunk = await super()._pull()
+        if chunk is None and self.body.broken:
+            self.abort()
+        return chunk
 
     async def send(self, message: Message) -> None:
         await super().send(message)
@@ -185,6 +213,22 @@ def _serve_stepwise(
         _ERRORS.reset(token)
 
 
+# Headers of one connection, not of the response: the WSGI server's to send
+# (PEP 3333 forbids an app to give them; waitress and wsgiref refuse them).
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
 class _Output:
     """The CGI bytes of the one writer as WSGI wants them: the head, split
     into status and headers, given to `start_response`; the rest yielded."""
@@ -197,7 +241,11 @@ class _Output:
         if not self._started:
             head, _, data = data.partition(b"\r\n\r\n")
             status_line, *fields = head.decode("latin-1").split("\r\n")
-            headers = [(name, value) for name, _, value in (field.partition(": ") for field in fields)]
+            headers = [
+                (name, value)
+                for name, _, value in (field.partition(": ") for field in fields)
+                if name.lower() not in _HOP_BY_HOP
+            ]
             self._start_response(status_line.removeprefix("Status: "), headers)
             self._started = True
         if data:
@@ -226,6 +274,7 @@ class _LoopThread:
         app: ASGIApp,
         scope: Scope,
         chunks: Iterator[bytes],
+        body: _Input,
         length: int | None,
         head_only: bool,
         environ: Mapping[str, Any],
@@ -237,7 +286,7 @@ class _LoopThread:
         import asyncio
 
         requests: queue.SimpleQueue[tuple[str, bytes, asyncio.Future[Any] | None]] = queue.SimpleQueue()
-        exchange = _BridgedExchange(length, head_only, requests, self.loop)
+        exchange = _BridgedExchange(length, head_only, requests, self.loop, body)
 
         async def run() -> None:
             _ERRORS.set(environ.get("wsgi.errors"))
@@ -276,17 +325,22 @@ class _BridgedExchange(PulledExchange):
     """The loop's side of a request whose body and output cross to the
     server's thread."""
 
-    __slots__ = ("_loop", "_requests")
+    __slots__ = ("_body", "_loop", "_requests")
 
-    def __init__(self, length: int | None, head_only: bool, requests: queue.SimpleQueue[Any], loop: Any) -> None:
+    def __init__(
+        self, length: int | None, head_only: bool, requests: queue.SimpleQueue[Any], loop: Any, body: _Input
+    ) -> None:
         self._requests = requests
         self._loop = loop
+        self._body = body
         super().__init__(iter(()), length, self._queue_output, head_only)
 
     async def _pull(self) -> bytes | None:
         reply = self._loop.create_future()
         self._requests.put((_READ, b"", reply))
         chunk: bytes | None = await reply
+        if chunk is None and self._body.broken:  # read by the server's thread, before it answered
+            self.abort()
         return chunk
 
     def _queue_output(self, data: bytes) -> None:
