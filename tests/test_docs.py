@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import io
@@ -56,7 +57,7 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 MIGRATION = DOCS / "migrating-from-cgi.md"  # tests/test_migration.py runs its blocks
 PAGES = sorted(DOCS.rglob("*.md"))
-RUN_HERE = [path for path in PAGES if path != MIGRATION]
+RUN_HERE = [path for path in PAGES if path != MIGRATION] + [README]
 APP_NAMES = ("main", "app", "application")
 MARKERS = re.compile(r"(|fragment|pytest|console|get: /\S*|file: [\w/.-]+)")
 SET_UP = (
@@ -153,7 +154,7 @@ def test_the_nav_lists_every_page() -> None:
 
 
 def test_every_block_names_its_language() -> None:
-    unnamed = [block.name for path in PAGES for block in blocks_of(path) if not block.language]
+    unnamed = [block.name for path in [*PAGES, README] for block in blocks_of(path) if not block.language]
     assert not unnamed, f"fences without a language (a ```python block is run, a bare one is not): {unnamed}"
     unknown = [(block.name, block.marker) for block in ALL_BLOCKS if not MARKERS.fullmatch(block.marker)]
     assert not unknown, unknown
@@ -250,3 +251,23 @@ def test_console_block(block: Block) -> None:
             [sys.executable, "-m", "asyncweb", *argv[1:]], capture_output=True, text=True, timeout=60, cwd=ROOT
         )
         assert done.stdout.rstrip("\n").splitlines() == expected, done.stdout + done.stderr
+
+
+# -- the README -----------------------------------------------------------------------
+def test_readme_keeps_the_set_up_commands() -> None:
+    shell = [block.source.strip() for block in blocks_of(README) if block.language == "sh"]
+    for command in SET_UP:
+        assert command in shell, command
+    with contextlib.suppress(FileNotFoundError):
+        assert SET_UP[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_readme_links_to_every_page() -> None:
+    text = README.read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text))
+    local = {link for link in links if not re.match(r"[a-z]+:", link)}
+    missing = [link for link in sorted(local) if not (ROOT / link).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+    unlinked = [str(path.relative_to(ROOT)) for path in PAGES if str(path.relative_to(ROOT)) not in local]
+    assert not unlinked, f"README links to no {unlinked}"
+    assert ".venv/bin/mkdocs serve" in text
