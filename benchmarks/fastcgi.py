@@ -185,7 +185,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-# What nginx sends for wrk's GET / (the README's fastcgi_param lines, then
+# What nginx sends for wrk's GET / (docs/hosts/nginx.md's fastcgi_param lines, then
 # the request's one header), and what its proxy_pass sends uvicorn.
 NGINX_GET_PARAMS = [
     ("REQUEST_METHOD", "GET"),

@@ -1,7 +1,7 @@
 """examples/echo.py's app as a CGI script, plus the answers a CGI host must
 pass through: a redirect, a cookie, a streamed-body hash and an error.
 
-Point a CGI host at this file (the README's CGI section has a lighttpd config): every request
+Point a CGI host at this file (docs/cgi.md and docs/hosts/ have the configs): every request
 starts `python cgi_app.py`, and `asyncweb.run` serves it. From a terminal,
 `python examples/cgi_app.py GET /echo a=1` runs the debugging mode.
 """

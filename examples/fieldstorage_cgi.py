@@ -2,7 +2,7 @@
 """A feedback form as a CGI script, ported from `cgi.FieldStorage` to asyncweb
 (docs/migrating-from-cgi.md shows the old script beside it).
 
-Point a CGI host at this file (README, "Running under a CGI host"): a GET
+Point a CGI host at this file (docs/cgi.md, docs/hosts/): a GET
 shows the form; a POST thanks the sender, lists the topics ticked and the
 SHA-256 of the attachment. From a terminal, the debugging mode runs it:
 `python examples/fieldstorage_cgi.py POST / name=Ann topic=docs attachment=@notes.txt`.

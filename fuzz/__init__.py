@@ -1,1 +1,1 @@
-"""Coverage-guided fuzz harnesses (atheris) for asyncweb's parsers: see README.md."""
+"""Coverage-guided fuzz harnesses (atheris) for asyncweb's parsers: see fuzz/README.md."""

@@ -49,7 +49,8 @@ CLUTTER = (
 # Path parts that mark clutter wherever they are.
 CLUTTER_PARTS = {".venv", ".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
 # The top-level entries an sdist carries: pyproject.toml's sdist include.
-SDIST_TOP = {"src", "tests", "examples", "benchmarks", "fuzz", "docs", "README.md", "CHANGELOG.md", "LICENSE"}
+SDIST_TOP = {"src", "tests", "examples", "benchmarks", "fuzz", "docs", "mkdocs.yml", "README.md", "CHANGELOG.md"}
+SDIST_TOP |= {"LICENSE"}
 SDIST_TOP |= {"pyproject.toml", "PKG-INFO", ".gitignore"}  # the last two: hatchling's own
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 

@@ -177,3 +177,11 @@ def test_header_names_with_underscores_are_left_out_of_the_environ() -> None:
 def test_the_host_port_stands_for_the_server_port_when_the_server_is_unknown() -> None:
     env = environ_from_scope(asgi_scope(server=None, headers=[(b"host", b"example.org:8443")]))
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", "8443")
+
+
+def test_a_server_with_no_port_gives_no_port_none() -> None:
+    # httpx's ASGI transport names the server ("testserver", None).
+    env = environ_from_scope(asgi_scope(server=("testserver", None), headers=[(b"host", b"testserver")]))
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("testserver", "80")
+    asked = environ_from_scope(asgi_scope(server=("testserver", None), headers=[(b"host", b"testserver:8080")]))
+    assert asked["SERVER_PORT"] == "8080"

@@ -74,11 +74,13 @@ def environ_from_scope(scope: Scope) -> dict[str, str]:
     server = scope.get("server")
     host = env.get("HTTP_HOST", "")
     if server:
-        env["SERVER_NAME"], env["SERVER_PORT"] = str(server[0]), str(server[1])
+        env["SERVER_NAME"] = str(server[0])
+        if server[1] is not None:  # a scope may name a server with no port (httpx's ASGI transport)
+            env["SERVER_PORT"] = str(server[1])
     if valid_host(host):
         # RFC 3875 4.1.14: SERVER_NAME is the host the client asked for.
         env["SERVER_NAME"] = name = strip_port(host)
-        if not server and name != host:  # the port it asked for is the best guess
+        if "SERVER_PORT" not in env and name != host:  # the port it asked for is the best guess
             env["SERVER_PORT"] = host[len(name) + 1 :]
     env.setdefault("SERVER_NAME", "localhost")
     env.setdefault("SERVER_PORT", "443" if scheme in ("https", "wss") else "80")
