@@ -25,6 +25,7 @@ package and the cumulative time of asyncweb's own modules (medians).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -50,6 +51,11 @@ ENVIRON = {
     "HTTP_HOST": "127.0.0.1:8080",
     "HTTP_USER_AGENT": "curl/8.0",
 }
+# A CGI host passes no PYTHONPATH; the benchmark keeps the one it was run
+# with, so that it times the asyncweb it was pointed at (a worktree, a
+# compiled build), not whichever one is installed.
+if "PYTHONPATH" in os.environ:
+    ENVIRON["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
 STDLIB = """\
 import os, sys
