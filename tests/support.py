@@ -18,6 +18,7 @@ from pathlib import Path
 import anyio
 import httpx
 
+from asyncweb.testing import client
 from asyncweb.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +27,10 @@ SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server run_uvicorn st
 
 @contextlib.asynccontextmanager
 async def asgi_client(app: ASGIApp, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client:
-        yield client
+    """asyncweb.testing.client, what the testing guide shows: the app's
+    lifespan runs around the requests, as under a server."""
+    async with client(app, base_url) as http:
+        yield http
 
 
 # -- waits ----------------------------------------------------------------------
