@@ -7,8 +7,8 @@ holds `UploadFile`, a file part kept in memory or spooled to disk.
 
 No I/O of its own but the upload files (the body comes in as an async
 iterator of chunks, read by whoever calls `read_form`), and no ASGI: no
-scope, receive or send. `multipart`, and python-multipart with it, is
-imported on the first multipart body, never here: importing asyncweb stays
+scope, receive or send. `multipart` is imported on the first
+multipart body, never here: importing asyncweb stays
 cheap for a CGI process.
 """
 

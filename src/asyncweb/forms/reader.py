@@ -7,7 +7,7 @@ behind when it fails: partial files are closed and removed.
 
 It does no I/O but through `UploadFile`, and knows nothing of ASGI: the
 body comes as an async iterator of chunks and the options as a `Config`.
-It may not import `multipart` (and python-multipart) at import time, only
+It may not import `multipart` at import time, only
 when a multipart body comes: a CGI process pays for every import.
 """
 
@@ -138,7 +138,7 @@ class _MultipartReader:
     )
 
     def __init__(self, content_type: str, config: Config) -> None:
-        # python-multipart is imported on the first multipart body, not by every
+        # The decoder is imported on the first multipart body, not by every
         # process that imports asyncweb (a CGI request pays for each import).
         from .multipart import MultipartDecoder, boundary_of
 
