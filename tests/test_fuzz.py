@@ -1,5 +1,5 @@
 """The fuzz harnesses (fuzz/): every seed once through each TestOneInput
-(fast, no atheris), the findings as strict xfails until they are fixed,
+(fast, no atheris), what the fuzzers found (fixed: regression tests),
 and, slow, a bounded atheris run of each target from seeds built here."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -72,32 +71,17 @@ def test_every_seed_passes_its_harness(target: str, seed_folders: dict[str, Path
     assert not failures, f"{len(failures)} of {len(paths)} seeds fail fuzz.{target}:\n" + "\n".join(failures)
 
 
-# -- what the fuzzers found, open --------------------------------------------------------
-def finding(target: str, data: bytes, name: str, reason: str) -> Any:
-    return pytest.param(target, data, id=name, marks=pytest.mark.xfail(raises=Finding, strict=True, reason=reason))
-
-
-FINDINGS = [
-    finding(
-        "form_reader",
-        b'\x02\x00multipart/form-data;boundary=XyZ\n--XyZ\r\nContent-Disposition:form-data;name=;a=""\r\na:\r\n'
-        b"\r\naaaaa\r\naaaaaaaaaaaaaaaaaa\r\n\r\naaaa\r\n--XyZ a",
-        "multipart-refusal-depends-on-chunking",
-        "read_form with max_field_size=32: a 33-byte field, then padding not ended by CRLF: whole, the decoder's "
-        "BadRequest (400) for the padding comes before the reader sees the field's data; in small chunks the "
-        "reader's PayloadTooLarge (413) for the field comes first",
-    ),
-]
-
-
-@pytest.mark.parametrize(("target", "data"), FINDINGS)
-def test_finding(target: str, data: bytes) -> None:
-    harness(target)(data)
-
-
+# -- what the fuzzers found, and is fixed: regression tests ----------------------
 # What the harnesses found in the tree of a85027e, since fixed (edc22fc: only
 # WHATWG labels, and filename* only in UTF-8, ISO-8859-1 or US-ASCII).
 FIXED = {
+    # The decoder raised for a fault late in a chunk before handing out the
+    # chunk's earlier events: the reader's 413 for them came only in pieces.
+    "multipart-refusal-depends-on-chunking": (
+        "form_reader",
+        b'\x02\x00multipart/form-data;boundary=XyZ\n--XyZ\r\nContent-Disposition:form-data;name=;a=""\r\na:\r\n'
+        b"\r\naaaaa\r\naaaaaaaaaaaaaaaaaa\r\n\r\naaaa\r\n--XyZ a",
+    ),
     # QueryParser counted and measured items after unescaping them, and the
     # unfinished item before the complete ones: the status depended on the split.
     "query-parser-refusal-depends-on-chunking": ("query", b"\x03\x00a&a&a&a&a&%&"),
@@ -142,9 +126,7 @@ def test_fuzzing_finds_nothing(target: str, tmp_path: Path) -> None:
         f"-artifact_prefix={artifacts}/",
         str(folder),
     ]
-    # Which of two refusals wins may depend on chunking (FINDINGS, open):
-    # the run looks past that for crashes, surrogates and lost or changed data.
-    env = {**os.environ, "FUZZ_TOLERATE": "refusal-status", "ASYNCWEB_FUZZ_UPLOADS": str(tmp_path / "uploads")}
+    env = {**os.environ, "ASYNCWEB_FUZZ_UPLOADS": str(tmp_path / "uploads")}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SECONDS + 180)
     if result.returncode != 0:
         found = [f"{path.name}: input = {path.read_bytes()!r:.3000}" for path in sorted(artifacts.iterdir())]

@@ -129,6 +129,7 @@ class MultipartDecoder:
         "_carry",
         "_delimiter",
         "_events",
+        "_fault",
         "_fed",
         "_headers",
         "_line",
@@ -159,10 +160,16 @@ class MultipartDecoder:
         self._probes = self._slow_probes = 0  # long finds timed, and found slow
         self._near_misses = 0
         self._fed = 0  # bytes fed so far
+        # A fault found after some events of a chunk: raised on the next call,
+        # once those events were handed out, as it would be had the chunk
+        # come in pieces (the reader's own limits may refuse first).
+        self._fault: BadRequest | PayloadTooLarge | None = None
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Event]:
         """The events the chunk completes. Part data comes as views of
         `chunk` when it is bytes (anything else is copied to bytes first)."""
+        if self._fault is not None:
+            raise self._fault
         data = chunk if isinstance(chunk, bytes) else bytes(chunk)
         if not data:
             return []
@@ -177,6 +184,15 @@ class MultipartDecoder:
                 end = len(data)
             else:
                 position = self._resume(data)
+        try:
+            self._run(data, position, end)
+        except (BadRequest, PayloadTooLarge) as fault:
+            if not events:
+                raise
+            self._fault = fault
+        return events
+
+    def _run(self, data: bytes, position: int, end: int) -> None:
         while position < end:
             state = self._state
             if state in (_DATA, _PREAMBLE):
@@ -187,9 +203,10 @@ class MultipartDecoder:
                 position = self._padding(data, position, end)
             else:  # _END: the epilogue is ignored (RFC 2046 5.1.1)
                 break
-        return events
 
     def close(self) -> None:
+        if self._fault is not None:
+            raise self._fault
         if self._state != _END:
             raise BadRequest("multipart body cut off before its closing boundary")
 
