@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.hosts import apache, common
-from tests.hosts.cases import HostCases, Site
-from tests.support import free_port
+from tests.hosts.cases import ERROR, HostCases, Site
+from tests.support import free_port, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,4 +48,11 @@ def site(request: pytest.FixtureRequest, sites: dict[str, Site]) -> Site:
 
 
 class TestApacheFastCGI(HostCases):
-    pass
+    def test_a_handler_error_reaches_apaches_own_error_log(self, site: Site) -> None:
+        """mod_proxy_fcgi logs nothing of a backend but its FCGI_STDERR: the
+        App's traceback goes there too, never into the body."""
+        apache_log = site.log.parent / "error.log"
+        reply = httpx.get(site.url + "/error", timeout=30)
+        assert (reply.status_code, reply.text) == (500, "Internal Server Error\n")
+        assert wait_until(lambda: ERROR in apache_log.read_text(errors="replace"), 5), apache_log.read_text()[-3000:]
+        assert "Traceback (most recent call last)" in apache_log.read_text(errors="replace")
