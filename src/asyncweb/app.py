@@ -98,11 +98,73 @@ class App:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
 
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self._config = config
+        # One test per request for the options checked before the handler, when both are off.
+        self._gated = config.allowed_hosts is not None or config.strict_parsing
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        config = self._config
+        request = Request(scope, receive, config)
+        response = Response()
+        try:
+            # The handler is called here, not in a coroutine of its own: this runs for every request.
+            try:
+                if self._gated:
+                    allowed = config.allowed_hosts
+                    if allowed is not None and not host_allowed(request.requested_host, allowed):
+                        # Before the body is read: a forged Host must not reach URLs the handler builds.
+                        raise HTTPError(400, "this server does not serve the host the request names")
+                    if config.strict_parsing:
+                        request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
+                if scope["method"] not in ("GET", "HEAD") and config.parse_forms and request.has_form_body:
+                    await request.form()
+                if self.is_sync:
+                    await self._call_sync(request, response, scope)
+                else:
+                    await self.handler(request, response, self.log)  # type: ignore[misc]
+            except Exception as error:
+                failed = self._failed(error, scope)
+                if failed is None:
+                    return
+                response = failed
+            try:
+                raw_headers = response.raw_headers()
+            except Exception:
+                self.log.exception("bad response for %s %s", scope["method"], scope["path"])
+                response = error_response(500)
+                raw_headers = response.raw_headers()
+            await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+            body = response.body
+            try:
+                if isinstance(body, bytes):  # the common case, in one message as send_body sends it
+                    status = response.status
+                    skip = scope["method"] == "HEAD" or status < 200 or status == 204 or status == 304  # has_no_body
+                    await send({"type": "http.response.body", "body": b"" if skip else body, "more_body": False})
+                else:
+                    await self._send_stream(response, scope, send, request)
+            except ClientDisconnect:
+                self.log.debug("client went away while the response was sent for %s %s", scope["method"], scope["path"])
+            except Exception:
+                # The status line is gone: all that is left is to end the
+                # connection, which the server does when the app returns early.
+                self.log.exception("error while streaming the response to %s %s", scope["method"], scope["path"])
+        finally:
+            # Uploads live until the response is sent: it may stream them.
+            if request._form is not None:  # close() has nothing else to do
+                request.close()
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
+        if kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
             # Refuse the handshake: the server answers 403 and nothing breaks.
@@ -111,53 +173,26 @@ class App:
         else:
             raise ValueError(f"asyncweb.App cannot serve ASGI scope type {kind!r}")
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        receiver = _Receiver(receive, scope)
-        request = Request(scope, receiver, self.config)
-        try:
-            response = await self._respond(request, scope)
-            if response is not None:
-                await self._send(response, scope, send, receiver)
-        finally:
-            # Uploads live until the response is sent: it may stream them.
-            request.close()
-
-    async def _respond(self, request: Request, scope: Scope) -> Response | None:
-        response = Response()
-        try:
-            allowed = self.config.allowed_hosts
-            if allowed is not None and not host_allowed(request.requested_host, allowed):
-                # Before the body is read: a forged Host must not reach URLs the handler builds.
-                raise HTTPError(400, "this server does not serve the host the request names")
-            if self.config.strict_parsing:
-                request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
-            if self.config.parse_forms and request.has_form_body:
-                await request.form()
-            if self.is_sync:
-                await self._call_sync(request, response, scope)
-            else:
-                await self.handler(request, response, self.log)  # type: ignore[misc]
-        except HTTPError as error:
+    def _failed(self, error: Exception, scope: Scope) -> Response | None:
+        """The answer to what the handler (or the form reading before it)
+        raised: an HTTPError's own, a 500 for the rest, None when the client
+        went away (nothing is sent)."""
+        if isinstance(error, HTTPError):
             try:
                 return error_response(error.status, error.message, error.headers)
             except (TypeError, ValueError):  # headers with CR/LF or other unsendable text
                 self.log.exception("bad headers in %r for %s %s", error, scope["method"], scope["path"])
                 return error_response(500)
-        except ClientDisconnect:
+        if isinstance(error, ClientDisconnect):
             self.log.debug("client went away during %s %s", scope["method"], scope["path"])
             return None
-        except Exception as error:
-            # asyncio's "no running event loop", sniffio's and run_without_loop's
-            # refusals are RuntimeErrors: those get the way out (not a plain
-            # function, which awaits nothing).
-            hint = (
-                _NO_LOOP_HINT
-                if isinstance(error, RuntimeError) and not has_event_loop(scope) and not self.is_sync
-                else ""
-            )
-            self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
-            return error_response(500)
-        return response
+        # asyncio's "no running event loop", sniffio's and run_without_loop's
+        # refusals are RuntimeErrors: those get the way out (not a plain
+        # function, which awaits nothing).
+        no_loop = isinstance(error, RuntimeError) and not has_event_loop(scope) and not self.is_sync
+        hint = _NO_LOOP_HINT if no_loop else ""
+        self.log.exception("error in handler for %s %s%s", scope["method"], scope["path"], hint)
+        return error_response(500)
 
     async def _call_sync(self, request: Request, response: Response, scope: Scope) -> None:
         """A plain-function handler: called as it is with no event loop,
@@ -171,40 +206,23 @@ class App:
             self._limiter = anyio.CapacityLimiter(self.threads)
         await anyio.to_thread.run_sync(self.handler, request, response, self.log, limiter=self._limiter)
 
-    async def _send(self, response: Response, scope: Scope, send: Send, receiver: _Receiver | None = None) -> None:
-        try:
-            raw_headers = response.raw_headers()
-        except Exception:
-            self.log.exception("bad response for %s %s", scope["method"], scope["path"])
-            response = error_response(500)
-            raw_headers = response.raw_headers()
-        await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
-        head = scope["method"] == "HEAD"
-        try:
-            # A bytes body is sent in one message: only a stream needs watching.
-            if (
-                not isinstance(response.body, bytes)
-                and not head
-                and receiver is not None
-                and receiver.body_complete
-                and has_event_loop(scope)
-            ):
-                await self._stream_until_disconnect(response, send, receiver)
-            else:
-                await response.send_body(send, head)
-        except ClientDisconnect:
-            self.log.debug("client went away while the response was sent for %s %s", scope["method"], scope["path"])
-        except Exception:
-            # The status line is gone: all that is left is to end the
-            # connection, which the server does when the app returns early.
-            self.log.exception("error while streaming the response to %s %s", scope["method"], scope["path"])
+    async def _send_stream(self, response: Response, scope: Scope, send: Send, request: Request) -> None:
+        """A body that is not bytes: a stream, watched for a client gone away
+        once the request body has all arrived."""
+        if scope["method"] != "HEAD" and request.body_complete and has_event_loop(scope):
+            await self._stream_until_disconnect(response, send, request)
+        else:
+            await response.send_body(send, scope["method"] == "HEAD")
 
-    async def _stream_until_disconnect(self, response: Response, send: Send, receiver: _Receiver) -> None:
+    async def _stream_until_disconnect(self, response: Response, send: Send, request: Request) -> None:
         """Stream the body until it ends or the client goes away. Servers
         such as uvicorn drop what is sent after a disconnect without a word,
         so an endless (or merely long) stream would run on for nobody."""
         import anyio.lowlevel  # here: the CGI runner serves without anyio
 
+        # From now on the request's reads go through the watcher, which keeps
+        # for them any body message it takes while waiting for a disconnect.
+        receiver = request._receive = _Receiver(request._receive)
         body = response.body
         unyielded = 0
 
@@ -311,36 +329,22 @@ def error_response(
 
 
 class _Receiver:
-    """The server's `receive`, noting when the request body has all arrived:
-    from then on the App may wait for a disconnect while a response
-    streams, without taking body bytes from anyone."""
+    """The server's `receive` while a response streams and a watcher waits
+    for the client to go away: what the watcher takes that is not the
+    disconnect (the empty end of a body nobody read yet) is kept for the
+    request's next read."""
 
-    __slots__ = ("_complete", "_held", "_receive", "_scope")
+    __slots__ = ("_held", "_receive")
 
-    def __init__(self, receive: Receive, scope: Scope) -> None:
+    def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._scope = scope
         self._held: Message | None = None
-        self._complete = False
-
-    @property
-    def body_complete(self) -> bool:
-        """The body has all arrived, or there is none: HTTP/1 says so in the
-        headers; HTTP/2 and 3 do not, so there the body must have been read."""
-        if not self._complete and self._scope.get("http_version", "1.1") in ("1.0", "1.1"):
-            headers = dict(self._scope.get("headers", ()))
-            length = headers.get(b"content-length", b"0").strip()
-            self._complete = b"transfer-encoding" not in headers and length == b"0"
-        return self._complete
 
     async def __call__(self) -> Message:
         if self._held is not None:
             message, self._held = self._held, None
             return message
-        message = await self._receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            self._complete = True
-        return message
+        return await self._receive()
 
     async def wait_for_disconnect(self) -> None:
         while True:

@@ -94,6 +94,7 @@ class Request:
 
     __slots__ = (
         "_body",
+        "_body_done",
         "_config",
         "_cookies",
         "_env",
@@ -105,11 +106,16 @@ class Request:
         "_stream_used",
         "_url_parts",
         "_watchdog",
+        "path",
         "scope",
     )
 
     def __init__(self, scope: Scope, receive: Receive = _no_body, config: Config = DEFAULT_CONFIG) -> None:
         self.scope = scope
+        # Worked out now, not in a property: nearly every handler reads it, often
+        # more than once, and a property costs more than this in 3.11.
+        root: str = scope.get("root_path", "")
+        self.path: str = split_path(scope)[1] if root else scope.get("path", "")
         self._receive = receive
         self._config = config
         self._headers: Headers | None = None
@@ -120,6 +126,7 @@ class Request:
         self._env: Mapping[str, str] | None = None
         self._url_parts: URLParts | None = None
         self._body: bytes | None = None
+        self._body_done = False  # the last body message (or a disconnect) was received
         self._stream_used = False
         self._watchdog: anyio.CancelScope | None = None
 
@@ -128,10 +135,6 @@ class Request:
     def method(self) -> str:
         method: str = self.scope["method"]
         return method
-
-    @property
-    def path(self) -> str:
-        return split_path(self.scope)[1]
 
     @property
     def root_path(self) -> str:
@@ -282,15 +285,31 @@ class Request:
             else:
                 message = await _receive_within(self._receive, timeout)
             if message["type"] == "http.disconnect":
+                self._body_done = True
                 raise ClientDisconnect()
+            more = message.get("more_body", False)
+            if not more:
+                self._body_done = True
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
             if limit is not None and received > limit:
                 raise PayloadTooLarge(f"the body is larger than {limit} bytes")
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
+            if not more:
                 return
+
+    @property
+    def body_complete(self) -> bool:
+        """The body has all arrived, or there is none: HTTP/1 says so in the
+        headers; HTTP/2 and 3 do not, so there the body must have been read.
+        (The App watches for a disconnect while a response streams only then,
+        so as to take no body bytes from anyone.)"""
+        if not self._body_done and self.scope.get("http_version", "1.1") in ("1.0", "1.1"):
+            headers = dict(self.scope.get("headers", ()))
+            length = headers.get(b"content-length", b"0").strip()
+            self._body_done = b"transfer-encoding" not in headers and length == b"0"
+        return self._body_done
 
     def read_body(self) -> bytes:
         """`await body()` for a plain-function handler: from its worker
