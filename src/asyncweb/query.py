@@ -8,6 +8,7 @@ value None (`?a` -> ("a", None)), distinct from an empty value (`?a=` ->
 from __future__ import annotations
 
 import re
+from _codecs import escape_decode  # built in, as loaded as codecs: `\\xHH` to bytes, in C
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote_plus, unquote_to_bytes
 
@@ -45,6 +46,49 @@ def decode_text(raw: bytes, strict: bool, charset: str = "utf-8") -> str:
 
 def _decode(raw: bytes, strict: bool) -> str:
     return decode_text(unescape(raw, strict), strict)
+
+
+def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
+    """The pairs of a whole query or urlencoded body, as `parse_query` and
+    `QueryParser` give them, worked out with a few bytes methods over all of
+    it instead of item by item; None when it holds what needs the rules item
+    by item (a bad %-escape, bytes that are not UTF-8, a NUL or \\x01), which
+    the caller then applies, or when the text holds `unless` anywhere (a
+    form's `_charset_`: its value decides how the rest decodes). Limits are
+    the caller's.
+
+    The separators become NUL (`&`) and \\x01 (`=`) before the escapes are
+    decoded, so that an escaped `&` or `=` stays data; NUL and \\x01 are
+    refused in the data, raw or escaped, so they can only be separators.
+    Escapes become `\\xHH` for `escape_decode`, whose backslash escapes are
+    then the only ones (each backslash is doubled first), and which refuses a
+    bad one (`%zz`, a lone `%`) as `unquote_to_bytes` would not: None then.
+    UTF-8 decoded whole is UTF-8 decoded item by item, separators being ASCII.
+    """
+    if b"\x00" in data or b"\x01" in data:
+        return None
+    data = data.replace(b"&", b"\x00").replace(b"=", b"\x01").replace(b"+", b" ")
+    if b"%" in data:
+        if b"%00" in data or b"%01" in data:
+            return None
+        try:
+            data = escape_decode(data.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+        except ValueError:
+            return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if unless is not None and unless in text:
+        return None
+    pairs: list[Pair] = []
+    for item in text.split("\x00"):
+        if item:  # empty items (`a&&b`) are skipped
+            name, eq, value = item.partition("\x01")
+            if "\x01" in value:  # `a=b=c`: only the first `=` separates
+                value = value.replace("\x01", "=")
+            pairs.append((name, value if eq else None))
+    return pairs
 
 
 def parse_query(query: bytes | str, strict: bool = False) -> list[Pair]:

@@ -7,7 +7,7 @@ Nothing is parsed until the handler asks for it: the query on first use of
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
@@ -59,9 +59,18 @@ def _without_blanks(pairs: Iterable[tuple[str, str | None]]) -> list[tuple[str, 
 
 
 async def _receive_within(receive: Receive, timeout: float) -> Message:
-    """`receive()`, or 408 after `timeout` seconds without a message. On
-    asyncio its own timeout, the cheapest timer there; anyio's elsewhere.
-    Imported here: with no event loop (CGI) nothing is timed."""
+    """`receive()`, or 408 after `timeout` seconds without a message. A
+    message that is already there (a small body's usually is) is taken
+    without a timer: `receive()` is stepped once by hand, and only if it has
+    to wait is the timer armed, around the rest of it (`_Rest`). On asyncio
+    its own timeout, the cheapest timer there; anyio's elsewhere. Imported
+    here: with no event loop (CGI) nothing is timed."""
+    steps = receive().__await__()
+    try:
+        signal = steps.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
     import asyncio
 
     try:
@@ -70,14 +79,46 @@ async def _receive_within(receive: Receive, timeout: float) -> Message:
         import anyio
 
         with anyio.move_on_after(timeout):
-            return await receive()
+            return await _Rest(steps, signal)
     else:
         try:
             async with asyncio.timeout(timeout):
-                return await receive()
+                return await _Rest(steps, signal)
         except TimeoutError:
             pass
     raise HTTPError(408, f"no body data for {timeout:g} seconds")
+
+
+class _Rest:
+    """The rest of an awaitable that was stepped once by hand and yielded
+    `signal` (what it waits on, for the event loop): awaiting this passes
+    that and all that follows between the loop and the awaitable, as
+    `await` would have (PEP 380's delegation, cancellation included)."""
+
+    __slots__ = ("_signal", "_steps")
+
+    def __init__(self, steps: Generator[Any, Any, Message], signal: object) -> None:
+        self._steps = steps
+        self._signal = signal
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        steps, signal = self._steps, self._signal
+        while True:
+            try:
+                sent = yield signal
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as error:  # a cancellation, the timer's among them
+                try:
+                    signal = steps.throw(error)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    signal = steps.send(sent)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
 
 
 async def _no_body() -> Message:
@@ -191,7 +232,7 @@ class Request:
             if form_type(content_type) is None:
                 raise HTTPError(415, "expected a urlencoded or multipart form body")
             with self._read_watchdog():
-                self._form = await read_form(self.stream(), content_type or "", self._config)
+                self._form = await read_form(self.stream(), content_type or "", self._config, self._ended)
         return self._form
 
     @property
@@ -298,6 +339,10 @@ class Request:
                 yield chunk
             if not more:
                 return
+
+    def _ended(self) -> bool:
+        """Whether the chunk `stream()` just gave was the body's last."""
+        return self._body_done
 
     @property
     def body_complete(self) -> bool:

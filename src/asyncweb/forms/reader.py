@@ -13,17 +13,19 @@ when a multipart body comes: a CGI process pays for every import.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from .._config import Config
 from ..errors import BadRequest, PayloadTooLarge
 from ..multidict import MultiDict
-from ..query import QueryParser, RawPair, decode_text
+from ..query import QueryParser, RawPair, decode_text, split_whole
 from .charsets import text_codec, without_surrogates
 from .uploads import UploadFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from .part_headers import PartStart
 
 URLENCODED = "application/x-www-form-urlencoded"
@@ -72,23 +74,75 @@ def _decode(raw: bytes, strict: bool, codec: str) -> str:
     return text if codec == "utf-8" else without_surrogates(text)
 
 
-async def read_form(chunks: AsyncIterator[bytes], content_type: str, config: Config) -> FormData:
+async def read_form(
+    chunks: AsyncIterator[bytes], content_type: str, config: Config, ended: Callable[[], bool] | None = None
+) -> FormData:
+    """The form of a body that comes as `chunks`. `ended()`, when given,
+    tells whether the chunk just received was the body's last: a urlencoded
+    body that came whole in one is parsed as a whole (`parse_urlencoded`)."""
     if form_type(content_type) == URLENCODED:
-        return await _read_urlencoded(chunks, config)
+        return await _read_urlencoded(chunks, config, ended)
     return await _read_multipart(chunks, content_type, config)
 
 
-async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> FormData:
+async def _read_urlencoded(
+    chunks: AsyncIterator[bytes], config: Config, ended: Callable[[], bool] | None = None
+) -> FormData:
     limits = config.limits
-    parser = QueryParser(config.strict_parsing, limits.max_fields, limits.max_field_size)
+    parser = None
+    whole = None
     raw: list[RawPair] = []
     total = 0
     async for chunk in chunks:
         total += len(chunk)
+        if parser is None:
+            if ended is not None and ended():  # the first chunk is the whole body; the loop ends next
+                whole = chunk
+                continue
+            parser = QueryParser(config.strict_parsing, limits.max_fields, limits.max_field_size)
         if limits.max_fields_total is not None and total > limits.max_fields_total:
-            raise PayloadTooLarge(f"the fields are larger than {limits.max_fields_total} bytes in all")
+            _too_much(parser, chunk[: len(chunk) - (total - limits.max_fields_total)], limits.max_fields_total)
         raw += parser.feed(chunk)
+    if whole is not None:
+        return parse_urlencoded(whole, config)
+    if parser is None:
+        return FormData(MultiDict(), MultiDict())  # no body
     raw += parser.close()
+    return _urlencoded_form(raw, config)
+
+
+def _too_much(parser: QueryParser, allowed: bytes, limit: int) -> NoReturn:
+    """413 for a body past `max_fields_total`, once the bytes before that
+    point had their say: a fault among them is the answer, as it would be
+    had the body stopped there, so the answer is the same however it is split."""
+    parser.feed(allowed)
+    raise PayloadTooLarge(f"the fields are larger than {limit} bytes in all")
+
+
+def parse_urlencoded(body: bytes, config: Config) -> FormData:
+    """A whole urlencoded body's form, as `read_form` gives it for the body
+    in one chunk or in any number (tests/test_fast_paths.py holds them
+    together), the same limits refusing it the same way. Bodies that no limit
+    can refuse (as many `&` as fields allowed at most, no longer than a field
+    may be) and that `split_whole` can take go that way; the rest, and a
+    `_charset_` field, through the streaming parser's rules."""
+    limits = config.limits
+    max_fields = limits.max_fields
+    max_field_size = limits.max_field_size
+    if limits.max_fields_total is not None and len(body) > limits.max_fields_total:
+        parser = QueryParser(config.strict_parsing, max_fields, max_field_size)
+        _too_much(parser, body[: limits.max_fields_total], limits.max_fields_total)
+    few = max_fields is None or body.count(b"&") < max_fields  # fields counted as at most one per `&`, plus one
+    if few and (max_field_size is None or len(body) <= max_field_size):
+        pairs = split_whole(body, unless=CHARSET_FIELD)
+        if pairs is not None:
+            return FormData(MultiDict(pairs), MultiDict())
+    parser = QueryParser(config.strict_parsing, max_fields, max_field_size)
+    return _urlencoded_form(parser.feed(body) + parser.close(), config)
+
+
+def _urlencoded_form(raw: list[RawPair], config: Config) -> FormData:
+    """The form of the unescaped pairs: decoded as the `_charset_` field says, else as UTF-8."""
     charset_field = CHARSET_FIELD.encode()
     charset = next((value for name, value in raw if name == charset_field and value), None)
     encoding = _charset(charset.decode("latin-1") if charset else None, config.strict_parsing)
