@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.hosts.common import curl
+from tests.support import wait_until
 from tests.wsgi import cases, servers
 from tests.wsgi.cases import WSGIServerCases
 from tests.wsgi.servers import Server
@@ -38,13 +39,26 @@ class TestWaitress(WSGIServerCases):
         assert report["fields"] == [["a", "1"], ["b", "2"]]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waits only for its parent to reap it
+        return stat.read().split(") ", 1)[1][:1] != "Z"
+
+
 def test_the_shutdown_hook_runs_at_sigint(tmp_path: Path) -> None:
     """waitress stops on SIGINT (Ctrl-C) by a KeyboardInterrupt, so atexit
     runs the gateway's lifespan shutdown. On SIGTERM it installs no handler:
     Python's default ends the process at once, and no shutdown hook runs."""
 
     def interrupt(server: Server) -> None:
-        for pid in server.site.pids():
+        pids = server.site.pids()
+        for pid in pids:
             os.kill(pid, signal.SIGINT)
+        # Let atexit run the shutdown before the context's own SIGTERM,
+        # which would end the process at once.
+        assert wait_until(lambda: not any(_alive(pid) for pid in pids), 15), pids
 
     cases.check_shutdown(lambda: servers.waitress(tmp_path), stop=interrupt)
