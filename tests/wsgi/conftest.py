@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.hosts import common
 from tests.hosts.conftest import Upload
 from tests.wsgi.apps import MAX_FILE_SIZE, MiB
 
@@ -54,24 +50,3 @@ def small_upload(uploads: Path) -> Upload:
 def oversized_upload(uploads: Path) -> Upload:
     """A file over the site app's max_file_size."""
     return _random_file(uploads / "oversized.bin", OVERSIZED)
-
-
-@pytest.fixture(scope="session")
-def www() -> Iterator[Path]:
-    """A folder www-data can enter (mode 755 up to /), removed at the end."""
-    folder = common.www_folder()
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def www_python(www: Path) -> Path:
-    """The python of a venv in `www` made with Debian's python3, asyncweb
-    installed from this checkout with its dependencies (about 15 s)."""
-    common.www_user()
-    started = time.monotonic()
-    python = common.www_venv(www)
-    print(f"venv for {common.WWW_USER}: {time.monotonic() - started:.1f}s")
-    return python
