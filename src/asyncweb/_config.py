@@ -1,4 +1,4 @@
-"""What a Request needs to know of its App's options."""
+"""What a Request needs to know of its App's options, and their checks shared by the App and parse_request."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ class Config(NamedTuple):
 
 
 DEFAULT_CONFIG = Config()
+
+
+def digest_name(name: str | None) -> str | None:
+    """`upload_digest` checked now, not on the first upload: a hashlib name."""
+    if name is not None:
+        import hashlib  # here: most apps take no digest, and a CGI process pays for each import
+
+        hashlib.new(name)  # ValueError: unknown
+    return name

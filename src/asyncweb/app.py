@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from ._config import Config
+from ._config import Config, digest_name
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
@@ -91,7 +91,7 @@ class App:
             upload_dir=upload_dir,
             spool_size=spool_size,
             upload_target=upload_target,
-            upload_digest=_digest_name(upload_digest),
+            upload_digest=digest_name(upload_digest),
             allowed_hosts=None if allowed_hosts is None else _host_patterns(allowed_hosts),
         )
         self.tune_malloc = tune_malloc
@@ -294,15 +294,6 @@ def _host_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"allowed_hosts: {pattern!r} is not a host name, '*.name' or '*'")
         checked.append(name)
     return tuple(checked)
-
-
-def _digest_name(name: str | None) -> str | None:
-    """`upload_digest` checked now, not on the first upload: a hashlib name."""
-    if name is not None:
-        import hashlib  # here: most apps take no digest, and a CGI process pays for each import
-
-        hashlib.new(name)  # ValueError: unknown
-    return name
 
 
 def _is_async(handler: Handler) -> bool:

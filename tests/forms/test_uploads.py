@@ -105,3 +105,12 @@ def test_no_digest_unless_asked_and_an_unknown_name_is_refused_at_once() -> None
     assert UploadFile("f", "f.bin").hexdigest is None
     with pytest.raises(ValueError):
         App(lambda request, response, log: None, upload_digest="sha257")
+
+
+def test_parse_request_refuses_an_unknown_digest_at_once() -> None:
+    import io
+
+    from asyncweb import parse_request
+
+    with pytest.raises(ValueError):
+        parse_request({"REQUEST_METHOD": "GET"}, io.BytesIO(), upload_digest="sha257")

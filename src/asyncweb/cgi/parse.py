@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote_to_bytes
 
-from .._config import Config
+from .._config import Config, digest_name
 from ..errors import BadRequest, HTTPError
 from ..limits import Limits, MiB
 from ..request import Request
@@ -68,7 +68,7 @@ def parse_request(
         upload_dir=upload_dir,
         spool_size=spool_size,
         upload_target=upload_target,
-        upload_digest=upload_digest,
+        upload_digest=digest_name(upload_digest),
         keep_blank_values=keep_blank_values,
     )
     try:
