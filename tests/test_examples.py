@@ -48,7 +48,7 @@ async def test_echo_reports_what_was_parsed() -> None:
     assert reply.headers["content-type"] == "application/json"
     assert set(data) == ECHO_KEYS
     assert data["method"] == "GET" and data["path"] == "/a/b"
-    assert data["url"] == "http://testserver/a/b" and data["base_url"] == "http://testserver/"
+    assert data["url"] == "http://testserver/a/b" and data["base_url"] == "http://testserver"
     assert data["query"] == [["x", None], ["y", ""], ["z", "1"], ["z", "2"]]
     assert data["fields"] == data["query"]
     assert data["files"] == []

@@ -103,8 +103,25 @@ def test_pep_examples_for_get_url_and_get_base_url() -> None:
     assert request.get_url(2) == "http://foo.com/bar"
     assert request.get_url(3) == request.get_url(9) == "http://foo.com/"
     request = Request(make_scope(path="/q/bar/baz/qux"))
-    assert request.get_base_url(0) == "http://foo.com/"
+    assert request.get_base_url(0) == "http://foo.com"  # PEP 222 writes "http://foo.com/"
     assert request.get_base_url(2) == "http://foo.com/q/bar"
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "url"),
+    [
+        ("", "/", "http://foo.com/"),  # an ASGI server's root
+        ("/app.py", "/app.py", "http://foo.com/app.py"),  # a CGI script's own URL: PATH_INFO ''
+        ("/app.py", "/app.py/", "http://foo.com/app.py/"),
+        ("/legacy", "/legacy", "http://foo.com/legacy"),  # a mount point, requested bare
+    ],
+)
+def test_the_app_root_is_one_path_and_one_base_under_every_gateway(root_path: str, path: str, url: str) -> None:
+    request = Request(make_scope(path=path, root_path=root_path))
+    assert request.path == "/"  # what a handler routes on, whatever the gateway
+    assert request.get_url() == url  # the URL as requested, no "/" added or lost
+    assert request.get_base_url() + "/x" == f"http://foo.com{root_path}/x"
+    assert request.get_base_url(1) + "/x" == f"http://foo.com{root_path}/x"
 
 
 def test_query_string_only_when_asked() -> None:
@@ -127,7 +144,7 @@ def test_scheme_host_and_ports() -> None:
     no_host = make_scope(headers=[], scheme="https", server=("example.org", 443))
     assert Request(no_host).get_url() == "https://example.org/"
     odd_port = make_scope(headers=[], server=("example.org", 8080))
-    assert Request(odd_port).get_base_url() == "http://example.org:8080/"
+    assert Request(odd_port).get_base_url() == "http://example.org:8080"
     assert Request(make_scope(headers=[(b"host", b"[::1]:8443")])).get_url() == "http://[::1]:8443/"
 
 

@@ -121,7 +121,7 @@ async def test_a_handler_in_pep_spellings_answers() -> None:
         "url": "https://example.org/a/b/c",
         "url_chopped": "https://example.org/a/b",
         "url_query": "https://example.org/a/b/c?q=1",
-        "base": "https://example.org/",
+        "base": "https://example.org",
         "base_plus": "https://example.org/a",
         "secure": True,
         "browser": "Firefox",

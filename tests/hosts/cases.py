@@ -48,7 +48,7 @@ class HostCases:
 
     def test_the_script_url_itself_is_the_base_url(self, site: Site) -> None:
         bare = get_json(site, "")
-        assert (bare["path"], bare["url"], bare["base_url"]) == ("", site.url, site.url)
+        assert (bare["path"], bare["url"], bare["base_url"]) == ("/", site.url, site.url)
         slash = get_json(site, "/")
         assert (slash["path"], slash["url"], slash["base_url"]) == ("/", site.url + "/", site.url)
 

@@ -222,7 +222,7 @@ def test_urls_built_from_any_path_are_safe_to_redirect_to(path: str, n: int, que
     # from it are percent-encoded, so a redirect to them is always sendable.
     request = Request(http_scope("GET", "/" + path, [("Host", "example.com")], query=quote(query).encode()))
     for url in (request.get_url(n, query_string=True), request.get_base_url(n)):
-        assert url.startswith("http://example.com/") and url.isascii()
+        assert (url + "/").startswith("http://example.com/") and url.isascii()  # the base may be the bare origin
         assert not any(ord(char) < 0x21 or ord(char) == 0x7F for char in url)
         response = Response()
         response.redirect(url)
