@@ -2,7 +2,8 @@
 
 Modes: `all` (the default: in process, then over uvicorn + wrk), `inprocess`,
 `http`, `profile`; and the benchmarks with their own options, handed the rest
-of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`.
+of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`,
+`instructions` (callgrind's counts, for this tree and others side by side).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .upload import main as upload
 
         return upload(args_list[1:])
+    if args_list[:1] == ["instructions"]:
+        from .instructions import main as instructions
+
+        return instructions(args_list[1:])
     if args_list[:1] and args_list[0] in OWN_ENTRY_POINTS:
         sys.argv = [f"python -m benchmarks {args_list[0]}", *args_list[1:]]
         runpy.run_module(f"benchmarks.{args_list[0]}", run_name="__main__")

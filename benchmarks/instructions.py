@@ -1,0 +1,195 @@
+"""Instructions per request under callgrind, for one tree or several side by side.
+
+    python -m benchmarks instructions [--tree DIR ...] [--only PREFIX ...] [--requests N]
+
+Wall time on a shared machine moves by tens of percent between runs; the
+instruction count of the same work moves by well under one. Each scenario
+runs under `valgrind --tool=callgrind` twice, with N and 3N requests, and
+the difference over 2N is the cost of one request, start-up cancelled out:
+
+- `app/TARGET/ROUTE`: `benchmarks/apps.py`'s targets on its routes, each
+  app awaited directly as in the in-process mode (`inprocess.time_batch`;
+  `n/a` for a target an older tree does not have);
+- `fastcgi/SERVER`: nginx's bytes for a GET through asyncweb's FastCGI
+  connection and through uvicorn's httptools protocol, with fake
+  transports (`fastcgi.py --in-process`);
+- `cgi/VARIANT`: one whole CGI hello process of each of
+  `cgi_startup.py`'s variants (instructions per process, not per request).
+
+Every scenario of a tree runs that tree's own benchmark code with that
+tree's `src` first on the path: `--tree /tmp/before --tree .` (the first a
+`git worktree` of an older commit) gives before and after in one run, with
+a column for each tree's ratio to the first. Runs go two at a time (`--jobs`); PYTHONHASHSEED is
+fixed so that a run repeats itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .apps import TARGETS
+from .report import markdown
+
+HERE = Path(__file__).resolve().parents[1]
+ROUTES = ("hello", "query", "form", "cookies")
+FASTCGI_SERVERS = ("asyncweb", "uvicorn")
+# The fake-transport benchmark serves this many connections at once: N must
+# be a multiple of it.
+FASTCGI_CONNECTIONS = 64
+
+_APP_WORKER = """\
+import asyncio, sys
+from benchmarks.apps import ROUTES, TARGETS
+from benchmarks.inprocess import time_batch
+app, route = TARGETS[sys.argv[1]], ROUTES[sys.argv[2]]
+asyncio.run(time_batch(app, route, 20))  # imports and caches warmed alike in both runs
+asyncio.run(time_batch(app, route, int(sys.argv[3])))
+"""
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One thing measured: `app/raw/hello`, `fastcgi/uvicorn`, `cgi/run`..."""
+
+    name: str
+
+    @property
+    def per_request(self) -> bool:
+        """False for a CGI variant: one run, the whole process counted."""
+        return not self.name.startswith("cgi/")
+
+    def run(self, tree: Path, requests: int, folder: Path) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of one run in `tree`."""
+        kind, *rest = self.name.split("/")
+        path = f"{tree}/src{os.pathsep}{tree}"
+        env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
+        if kind == "app":
+            return [sys.executable, "-c", _APP_WORKER, rest[0], rest[1], str(requests)], env
+        if kind == "fastcgi":
+            script = str(tree / "benchmarks" / "fastcgi.py")
+            argv = [sys.executable, script, "--in-process", "--servers", rest[0], "--repeat", "1"]
+            return [*argv, "--requests", str(requests), "--connections", str(FASTCGI_CONNECTIONS)], env
+        # As a CGI host runs it: its variables and nothing else.
+        environ, sources = _cgi_startup(tree, folder)
+        script_path = folder / f"{tree.name}-{rest[0]}.py"
+        script_path.write_text(sources[CGI_VARIANTS[rest[0]]])
+        return [sys.executable, str(script_path)], dict(environ, PYTHONPATH=f"{tree}/src", PYTHONHASHSEED="0")
+
+
+def _cgi_startup(tree: Path, folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The CGI environment and the variants' sources of the tree's own
+    `cgi_startup.py` (loaded apart, not as `benchmarks.cgi_startup`)."""
+    spec = importlib.util.spec_from_file_location(f"cgi_startup_{id(tree)}", tree / "benchmarks" / "cgi_startup.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    own = Path(tempfile.mkdtemp(dir=folder))  # runs go on at once: each writes its own files
+    sources = {name: path.read_text() for name, path in module.variants(own).items()}
+    return {k: v for k, v in module.ENVIRON.items() if k != "PYTHONPATH"}, sources
+
+
+CGI_VARIANTS = {"pass": "python -c pass", "stdlib": "stdlib", "import": "import asyncweb", "run": "asyncweb.run"}
+
+
+def scenarios() -> list[Scenario]:
+    found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in TARGETS]
+    found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
+    return found + [Scenario(f"cgi/{variant}") for variant in CGI_VARIANTS]
+
+
+def count(argv: Sequence[str], env: dict[str, str], tree: Path) -> int:
+    """Instructions callgrind counted for one run."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        env=env, cwd=tree, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800,
+    )  # fmt: skip
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{argv[1:3]} failed in {tree}:\n{done.stderr[-2000:].decode(errors='replace')}")
+    return int(found.group(1))
+
+
+def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> float | None:
+    """Instructions per request (per process for a CGI variant); None for a
+    target the tree does not have."""
+    if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1]):
+        return None
+    if not scenario.per_request:
+        return count(*scenario.run(tree, requests, folder), tree)
+    low = count(*scenario.run(tree, requests, folder), tree)
+    high = count(*scenario.run(tree, 3 * requests, folder), tree)
+    return (high - low) / (2 * requests)
+
+
+def _has_target(tree: Path, target: str) -> bool:
+    apps = (tree / "benchmarks" / "apps.py").read_text()
+    return re.search(rf"""["']{target}["']\s*:""", apps) is not None
+
+
+def table(names: Sequence[str], trees: Sequence[Path], figures: dict[tuple[str, Path], float | None]) -> str:
+    """One row per scenario, one column per tree, then each tree against the
+    first; app rows also against raw in the same tree."""
+    header = ["scenario", *(f"`{tree}`" for tree in trees)]
+    header += [f"{i + 1} / 1" for i in range(1, len(trees))]
+    rows = []
+    for name in names:
+        row = [name]
+        for tree in trees:
+            row.append(_cell(name, figures[name, tree], figures.get((re.sub(r"^app/[^/]+/", "app/raw/", name), tree))))
+        first = figures[name, trees[0]]
+        for tree in trees[1:]:
+            figure = figures[name, tree]
+            row.append("n/a" if figure is None or first is None else f"{figure / first:.3f}")
+        rows.append(row)
+    return markdown(header, rows)
+
+
+def _cell(name: str, figure: float | None, raw: float | None) -> str:
+    if figure is None:
+        return "n/a"
+    if name.startswith("cgi/"):
+        return f"{figure / 1e6:,.1f}M"
+    if name.startswith("app/") and "/raw/" not in name and raw:
+        return f"{figure:,.0f} ({figure / raw:.2f}x raw)"
+    return f"{figure:,.0f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks instructions", description=__doc__.split("\n")[0])
+    parser.add_argument("--tree", action="append", type=Path, default=[], help="a checkout (repeatable; default: this)")
+    parser.add_argument("--only", nargs="+", default=[], metavar="PREFIX", help="scenarios starting so")
+    parser.add_argument("--requests", type=int, default=1280, help="N: runs with N and 3N requests")
+    parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (default 2)")
+    args = parser.parse_args(argv)
+    if args.requests % FASTCGI_CONNECTIONS:
+        parser.error(f"--requests must be a multiple of {FASTCGI_CONNECTIONS}")
+    trees = [tree.resolve() for tree in args.tree] or [HERE]
+    names = [s.name for s in scenarios() if not args.only or s.name.startswith(tuple(args.only))]
+    if not names:
+        parser.error("no scenario matches --only")
+    by_name = {s.name: s for s in scenarios()}
+    with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.jobs) as pool:
+        jobs = {
+            (name, tree): pool.submit(measure, by_name[name], tree, args.requests, Path(folder))
+            for name in names
+            for tree in trees
+        }
+        figures = {cell: job.result() for cell, job in jobs.items()}
+    print(f"Instructions per request (per process for cgi/), valgrind --tool=callgrind, N={args.requests} and 3N:\n")
+    print(table(names, trees, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
