@@ -28,7 +28,7 @@ else:
 
 async def handler(request: Request, response: Response, log: logging.Logger) -> None:
     if request.path == "/redirect":
-        response.redirect(request.get_base_url().rstrip("/") + "/echo?from=redirect")
+        response.redirect(request.get_base_url() + "/echo?from=redirect")
     elif request.path == "/cookie":
         response.set_cookie("flavour", request.get_field("flavour") or "plain", httponly=True)
         response.set_body("cookie set\n")

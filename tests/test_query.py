@@ -1,9 +1,11 @@
+from urllib.parse import unquote_to_bytes
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncweb import PayloadTooLarge, QueryError, QueryParser, build_query, parse_query
-from asyncweb.query import RawPair, decode_text
+from asyncweb.query import RawPair, decode_text, unescape
 
 
 def decoded(pairs: list[RawPair]) -> list[tuple[str, str | None]]:
@@ -94,3 +96,11 @@ def test_streaming_parser_limits_field_count() -> None:
     with pytest.raises(PayloadTooLarge) as error:
         parser.feed(b"c=3&d=4&")
     assert error.value.status == 413
+
+
+PIECES = [b"%", b"%4", b"%41", b"%e9", b"%zz", b"+", b"a", b"\\", b"\\x41", b"\xff"]
+
+
+@given(st.lists(st.sampled_from(PIECES)).map(b"".join))
+def test_unescape_decodes_as_urllib_does_bad_escapes_and_backslashes_included(raw: bytes) -> None:
+    assert unescape(raw, strict=False) == unquote_to_bytes(raw.replace(b"+", b" "))

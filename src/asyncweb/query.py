@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from _codecs import escape_decode  # built in, as loaded as codecs: `\\xHH` to bytes, in C
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote_plus, unquote_to_bytes
 
 from .errors import BadRequest, PayloadTooLarge
 
@@ -29,9 +28,16 @@ def unescape(raw: bytes, strict: bool) -> bytes:
     if b"+" in raw:
         raw = raw.replace(b"+", b" ")
     if b"%" in raw:
-        if strict and _BAD_ESCAPE.search(raw):
-            raise QueryError(f"bad percent-encoding in {raw[:40]!r}")
-        raw = unquote_to_bytes(raw)
+        if _BAD_ESCAPE.search(raw):
+            if strict:
+                raise QueryError(f"bad percent-encoding in {raw[:40]!r}")
+            # Lenient: a bad escape stays as it is, as urllib leaves it
+            # (imported only here: a CGI process that never meets one is
+            # spared urllib.parse and the ipaddress it imports).
+            from urllib.parse import unquote_to_bytes
+
+            return unquote_to_bytes(raw)
+        raw = escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
     return raw
 
 
@@ -127,6 +133,8 @@ def build_query(pairs: Iterable[tuple[str, str | None]] | Mapping[str, str | Non
     None, except the one pair no query string can hold: an empty name with
     no value, which raises ValueError.
     """
+    from urllib.parse import quote_plus  # not on a request's path: see unescape
+
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
     parts = []
     for name, value in items:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
 
 from .types import Scope
 
@@ -90,6 +89,8 @@ class URLParts:
         """Absolute URL of a decoded path, which always starts with '/': a
         request target such as `@evil.com` (h11 passes it on as the path)
         must not turn the host into userinfo."""
+        from urllib.parse import quote  # here: a CGI request that builds no URL is spared its import
+
         if not path.startswith("/"):
             path = "/" + path
         return self.origin + quote(path, safe=_PATH_SAFE)

@@ -536,6 +536,29 @@ def test_the_cgi_path_imports_only_what_the_request_needs() -> None:
     assert not added & {"anyio", "argparse", "asyncweb.cgi.call", "asyncweb.fastcgi", "asyncweb._importer"}
 
 
+HELLO_SCRIPT = """\
+import asyncweb
+
+async def hello(request, response, log):
+    response.set_body("Hello, world!")
+
+asyncweb.run(asyncweb.App(hello))
+"""
+
+
+def test_a_hello_imports_no_module_it_does_not_use(tmp_path: Path) -> None:
+    # Each of these cost a CGI process more than serving its request:
+    # urllib.parse (and the ipaddress it imports) is for escapes and URLs,
+    # select for a body left unread, signal's enums for nothing (its C
+    # core does the after-response handling).
+    script = tmp_path / "hello.py"
+    script.write_text(HELLO_SCRIPT)
+    result = cgi_process([sys.executable, "-c", PROBE, str(script)], {"REQUEST_METHOD": "GET", "QUERY_STRING": "a=1"})
+    assert result.stdout.endswith(b"Hello, world!"), result.stderr
+    modules = set(json.loads(result.stderr.decode().rpartition("MODULES ")[2])["all"])
+    assert not modules & {"urllib.parse", "ipaddress", "select", "signal"}
+
+
 COMMAND_PROBE = """\
 import sys
 from asyncweb.__main__ import main

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import logging
 import os
-import select
 import stat
 import sys
 from collections.abc import Iterator, Mapping
@@ -79,10 +78,12 @@ def _outlive_the_host() -> None:
     after answering) would die with it. The host has its answer, so the
     process ignores that, and ends itself after AFTER_RESPONSE_LIMIT
     seconds instead (SIGALRM's default action), so that it never lingers."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.alarm(AFTER_RESPONSE_LIMIT)
+    # The C module `signal` wraps, with the same calls: `signal` itself
+    # builds its enums on import, which costs a CGI process more than
+    # serving its request.
+    signals = __import__("_signal")
+    signals.signal(signals.SIGTERM, signals.SIG_IGN)
+    signals.alarm(AFTER_RESPONSE_LIMIT)
 
 
 def environ_from_os() -> dict[str, str]:
@@ -140,7 +141,8 @@ def respond(
             asyncio.run(serve_request(app, scope, exchange))
         else:
             serve_request_blocking(app, scope, exchange)
-        drain(stdin, chunks)
+        if not exchange.body_complete:  # a body the app left unread
+            drain(stdin, chunks)
     return 0 if exchange.complete else 1
 
 
@@ -155,6 +157,8 @@ def drain(fd: int, chunks: Iterator[bytes]) -> None:
     Apache's mod_cgid stdin and stdout are one socket, and closing it with
     input unread resets it: the client would lose the response (a 413, or
     an answer that did not need the body) that it has not read yet."""
+    import select  # only for a body left unread
+
     left = DRAIN_LIMIT
     while left > 0:
         ready, _, _ = select.select([fd], [], [], DRAIN_WAIT)

@@ -9,7 +9,6 @@ FastCGI params and `os.environb` give them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote
 
 from ..headers import join_header_values, parse_length
 from ..types import CGI_ENVIRON, Scope
@@ -120,6 +119,12 @@ def _utf8(text: str) -> str:
     return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
 
 
+def _quote_path(path: bytes) -> bytes:
+    from urllib.parse import quote
+
+    return quote(path, safe="/:@!$&'()*+,;=~").encode()
+
+
 def scope_from_environ(
     environ: Mapping[str, str], headers: list[tuple[bytes, bytes]] | None = None, body_pending: bool = False
 ) -> Scope:
@@ -155,8 +160,8 @@ def scope_from_environ(
     path_bytes = path.encode("latin-1")
     https = get("HTTPS")
     protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
-    # Most paths need no escaping: skip quote() for them.
-    raw_path = path_bytes if not path_bytes.rstrip(_PATH_SAFE) else quote(path_bytes, safe="/:@!$&'()*+,;=~").encode()
+    # Most paths need no escaping: quote() (and urllib's import) only for the rest.
+    raw_path = path_bytes if not path_bytes.rstrip(_PATH_SAFE) else _quote_path(path_bytes)
     client = server = None
     if host := get("REMOTE_ADDR"):
         client = host, parse_length(get("REMOTE_PORT")) or 0
