@@ -4,6 +4,8 @@ Modes: `all` (the default: in process, then over uvicorn + wrk), `inprocess`,
 `http`, `profile`; and the benchmarks with their own options, handed the rest
 of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`,
 `instructions` (callgrind's counts, for this tree and others side by side).
+A target whose framework is not installed (the bench extra) is left out,
+saying so.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import sys
 from collections.abc import Sequence
 
 ROUTES = ("hello", "query", "form", "cookies")
-TARGETS = ("raw", "starlette", "asyncweb")
+TARGETS = ("raw", "starlette", "asyncweb", "falcon", "blacksheep", "litestar", "django")
+STACKS = ("h11", "httptools", "granian")
 OWN_ENTRY_POINTS = ("fastcgi", "cgi_startup")  # modules run as scripts, reading sys.argv
 
 
@@ -40,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
     )
     parse.add_argument("mode", nargs="?", default="all", choices=("all", "inprocess", "http", "profile"))
     parse.add_argument("--routes", nargs="+", default=list(ROUTES), choices=ROUTES, metavar="ROUTE")
+    parse.add_argument(
+        "--targets", nargs="+", default=list(TARGETS), choices=TARGETS, metavar="TARGET",
+        help="the apps to compare (default all; raw runs always, the ratios being to it)",
+    )  # fmt: skip
     group = parse.add_argument_group("in process")
     group.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
     group.add_argument("--batch-ms", type=float, default=20, help="time per batch, calibrated (default 20)")
@@ -48,7 +55,10 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--http-rounds", type=int, default=4, help="interleaved rounds (default 4)")
     group.add_argument("--duration", type=int, default=2, help="whole seconds of wrk per cell and round (default 2)")
     group.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    group.add_argument("--stacks", nargs="+", default=["h11", "httptools"], choices=("h11", "httptools"))
+    group.add_argument(
+        "--stacks", nargs="+", default=["h11", "httptools"], choices=STACKS,
+        help="uvicorn with h11 on asyncio, with httptools on uvloop, granian on uvloop (default the first two)",
+    )  # fmt: skip
     group = parse.add_argument_group("profile")
     group.add_argument("--target", default="asyncweb", choices=TARGETS, help="the app to profile")
     group.add_argument("--requests", type=int, default=20000, help="requests per route (default 20000)")
@@ -72,22 +82,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(args_list)
     command = shlex.join(["python", "-m", "benchmarks", *args_list])
     print(f"`{command}` on {machine()}; figures are ratios to raw ASGI measured in one interleaved run.\n")
+    from .apps import MISSING
+
     if args.mode == "profile":
         from .profiling import run as profile
 
+        if args.target in MISSING:
+            print(f"{args.target} cannot be profiled: {MISSING[args.target]}")
+            return 1
         print(profile(args.target, args.routes, args.requests))
         return 0
+    targets = present(args.targets, MISSING)
     if args.mode in ("all", "inprocess"):
         from . import inprocess
 
         print("In process (µs per request, median of rounds):\n")
-        print(inprocess.run(TARGETS, args.routes, args.rounds, args.batch_ms, args.iterations))
+        print(inprocess.run(targets, args.routes, args.rounds, args.batch_ms, args.iterations))
         print()
     if args.mode in ("all", "http"):
         from . import over_http
 
-        return over_http.run(TARGETS, args.routes, args.stacks, args.http_rounds, args.duration, args.connections)
+        return over_http.run(targets, args.routes, args.stacks, args.http_rounds, args.duration, args.connections)
     return 0
+
+
+def present(chosen: Sequence[str], missing: dict[str, str]) -> list[str]:
+    """raw and the chosen targets, in TARGETS' order, less those not
+    installed (each named, with why)."""
+    for target in chosen:
+        if target in missing:
+            print(f"{target} left out: {missing[target]}\n")
+    return [target for target in TARGETS if target == "raw" or (target in chosen and target not in missing)]
 
 
 if __name__ == "__main__":

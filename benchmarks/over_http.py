@@ -1,12 +1,14 @@
-"""HTTP mode: each target behind a real uvicorn on 127.0.0.1, loaded by wrk.
+"""HTTP mode: each target behind a real server on 127.0.0.1, loaded by wrk.
 
-One uvicorn per target (one worker, no access log, no lifespan), for each
-server stack: `h11` (h11 on asyncio) and `httptools` (httptools on uvloop),
-where the server's own cost is small enough for the framework's to show.
-Before timing, every server's reply to every route is checked against raw's.
+One server per target (one worker, no access log, no lifespan), for each
+stack: uvicorn with `h11` (h11 on asyncio) or `httptools` (httptools on
+uvloop), where the server's own cost is small enough for the framework's
+to show, and `granian` (granian's Rust HTTP/1 on uvloop, ASGI). Before
+timing, every server's reply to every route is checked against raw's.
 Then each round runs wrk for a fixed duration on every (target, route) cell in
 a shuffled order; a cell's figures are the medians over rounds of wrk's
-requests per second and 99th-percentile latency.
+requests per second and 99th-percentile latency. Nothing here may time a
+cell whose reply is not raw's (`apps.UNLIKE`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,46 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import ROOT, free_port, stop_processes, wait_for_port
 
-from .apps import ROUTES, Reply, Route, normalized
-from .report import TARGET_NAMES, Sample, markdown, verdict
+from .apps import ROUTES, UNLIKE, Reply, Route, compared, expected_of, normalized, untimed
+from .report import TARGET_NAMES, Sample, markdown, notes, verdict
 
-STACKS = {"h11": ("asyncio", "h11"), "httptools": ("uvloop", "httptools")}
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """A server and what it runs on, as its command line says it."""
+
+    server: str  # the module run with `python -m`
+    loop: str
+    protocol: str  # the HTTP implementation
+    title: str
+
+    def command(self, app: str, port: int) -> list[str]:
+        """The server's command line serving `app` (`module:attribute`) on `port`."""
+        if self.server == "granian":
+            command = [sys.executable, "-m", "granian", "--interface", "asginl", "--http", "1", "--no-ws"]
+            command += ["--workers", "1", "--loop", self.loop, "--host", "127.0.0.1", "--port", str(port)]
+            return [*command, "--no-access-log", "--log-level", "warning", app]
+        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--loop", self.loop, "--http", self.protocol, "--lifespan", "off"]
+        return [*command, "--no-access-log", "--log-level", "warning"]
+
+    def modules(self) -> list[str]:
+        """What it needs installed besides uvicorn."""
+        needed = dict.fromkeys((self.server, self.loop, self.protocol))
+        return [name for name in needed if name not in ("uvicorn", "asyncio", "h11")]
+
+
+STACKS = {
+    "h11": Stack("uvicorn", "asyncio", "h11", "uvicorn (h11 on asyncio, 1 worker)"),
+    "httptools": Stack("uvicorn", "uvloop", "httptools", "uvicorn (httptools on uvloop, 1 worker)"),
+    # The ASGI interface without lifespan (asginl), as uvicorn's --lifespan off.
+    "granian": Stack("granian", "uvloop", "granian", "granian (its Rust HTTP/1 on uvloop, ASGI, 1 worker)"),
+}
 # The issue's goals for asyncweb over httptools/uvloop, as the least of raw's req/s.
 GOALS = {"hello": 0.9, "query": 0.85, "form": 0.85, "cookies": 0.85}
 WARM_UP_SECONDS = 1
@@ -41,17 +75,15 @@ class WrkError(RuntimeError):
 
 @contextlib.contextmanager
 def servers(targets: Sequence[str], stack: str) -> Iterator[dict[str, int]]:
-    """One uvicorn per target; yields each target's port and stops them all."""
-    loop, protocol = STACKS[stack]
+    """One server per target; yields each target's port and stops them all.
+    Each serves `benchmarks.apps:TARGET`, the app itself (Django's handler
+    bare, as the module says)."""
     processes: list[subprocess.Popen[bytes]] = []
     ports: dict[str, int] = {}
     try:
         for target in targets:
             ports[target] = port = free_port()
-            command = [sys.executable, "-m", "uvicorn", f"benchmarks.apps:{target}", "--host", "127.0.0.1"]
-            command += ["--port", str(port), "--loop", loop, "--http", protocol, "--lifespan", "off"]
-            command += ["--no-access-log", "--log-level", "warning"]
-            processes.append(subprocess.Popen(command, cwd=ROOT))
+            processes.append(subprocess.Popen(STACKS[stack].command(f"benchmarks.apps:{target}", port), cwd=ROOT))
             wait_for_port(port, processes[-1], timeout=20)
         yield ports
     finally:
@@ -69,13 +101,14 @@ def fetch(port: int, route: Route) -> Reply:
         connection.close()
 
 
-def check(ports: dict[str, int], routes: Sequence[str]) -> None:
-    """Raise AssertionError unless every server answers every route like raw's."""
+def check(ports: dict[str, int], routes: Sequence[str], stack: str) -> None:
+    """Raise AssertionError unless every server answers every route like raw's
+    (or, for a cell of `UNLIKE`, differs just as it says)."""
     for name in routes:
         replies = {target: fetch(port, ROUTES[name]) for target, port in ports.items()}
         for target, reply in replies.items():
-            if reply != replies["raw"]:
-                raise AssertionError(f"{target} over uvicorn answers {name} differently from raw:\n{reply}")
+            if reply != expected_of(target, name, replies["raw"]):
+                raise AssertionError(f"{target} over {stack} answers {name} differently from raw:\n{reply}")
 
 
 def lua_script(route: Route, directory: Path) -> Path:
@@ -114,9 +147,9 @@ def measure(
 ) -> dict[tuple[str, str], tuple[Sample, Sample]]:
     """(req/s, p99 ms) samples of every cell on one server stack."""
     with servers(targets, stack) as ports, tempfile.TemporaryDirectory() as directory:
-        check(ports, routes)
+        check(ports, routes, stack)
         scripts = {name: lua_script(ROUTES[name], Path(directory)) for name in routes}
-        cells = [(target, route) for route in routes for target in targets]
+        cells = [(target, route) for route in routes for target in compared(targets, route)]
         for target, route in cells:
             wrk(ports[target], ROUTES[route], scripts[route], WARM_UP_SECONDS, connections)
         figures: dict[tuple[str, str], list[tuple[float, float]]] = {cell: [] for cell in cells}
@@ -133,30 +166,35 @@ def measure(
 def table(
     results: dict[tuple[str, str], tuple[Sample, Sample]], targets: Sequence[str], routes: Sequence[str], stack: str
 ) -> str:
-    """req/s (median, min-max), ratio to raw's req/s, and median p99."""
-    header = ["route"]
-    for target in targets:
-        header.append(f"{TARGET_NAMES[target]} req/s (min-max)")
-        if target != "raw":
-            header.append(f"{TARGET_NAMES[target]} ratio")
-        header.append(f"{TARGET_NAMES[target]} p99 ms")
-    goals = GOALS if stack == "httptools" and "asyncweb" in targets else {}
-    if goals:
-        header.append("asyncweb goal")
-    rows = []
+    """A row per target: per route, req/s (median, min-max), the ratio to
+    raw's req/s and the median p99; then asyncweb's goals (httptools only)
+    and the cells not timed."""
+    header = ["target"]
     for route in routes:
-        floor = results["raw", route][0].median
-        row = [route]
-        for target in targets:
-            rate, p99 = results[target, route]
-            row.append(f"{rate.median:,.0f} ({rate.spread(0)})")
-            if target != "raw":
-                row.append(f"{rate.median / floor:.2f}x")
-            row.append(f"{p99.median:.2f}")
-        if goals:
-            row.append(verdict(results["asyncweb", route][0].median / floor, goals.get(route), at_most=False))
+        header += [f"{route} req/s (min-max)", f"{route} ratio", f"{route} p99 ms"]
+    rows = []
+    for target in targets:
+        row = [TARGET_NAMES[target]]
+        for route in routes:
+            row += _cells(results, target, route)
         rows.append(row)
-    return markdown(header, rows)
+    lines = []
+    if stack == "httptools" and "asyncweb" in targets:
+        ratios = {route: results["asyncweb", route][0].median / results["raw", route][0].median for route in routes}
+        met = [f"{route} {verdict(ratio, GOALS.get(route), at_most=False)}" for route, ratio in ratios.items()]
+        lines.append("asyncweb's goals (its req/s over raw's): " + "; ".join(met))
+    lines += [
+        f"{TARGET_NAMES[target]} on {route}: n/a, {UNLIKE[target, route]}" for target, route in untimed(targets, routes)
+    ]
+    return markdown(header, rows) + notes(lines)
+
+
+def _cells(results: dict[tuple[str, str], tuple[Sample, Sample]], target: str, route: str) -> list[str]:
+    if (target, route) not in results:  # a reply unlike raw's: not timed
+        return ["n/a", "n/a", "n/a"]
+    rate, p99 = results[target, route]
+    ratio = "-" if target == "raw" else f"{rate.median / results['raw', route][0].median:.2f}x"
+    return [f"{rate.median:,.0f} ({rate.spread(0)})", ratio, f"{p99.median:.2f}"]
 
 
 def run(
@@ -166,13 +204,12 @@ def run(
         print("HTTP mode skipped: wrk is not installed (apt-get install wrk).")
         return 0
     for stack in stacks:
-        loop, protocol = STACKS[stack]
-        missing = [name for name in (loop, protocol) if importlib.util.find_spec(name) is None]
+        missing = [name for name in STACKS[stack].modules() if importlib.util.find_spec(name) is None]
         if missing:
             print(f"{stack} stack skipped: {' and '.join(missing)} not installed (pip install -e '.[bench]').\n")
             continue
         print(
-            f"Over uvicorn ({protocol} on {loop}, 1 worker), wrk -t1 -c{connections} for {seconds}s per cell, "
+            f"Over {STACKS[stack].title}, wrk -t1 -c{connections} for {seconds}s per cell, "
             f"{rounds} rounds (req/s and p99, medians of rounds):\n"
         )
         print(table(measure(targets, routes, stack, rounds, seconds, connections), targets, routes, stack))

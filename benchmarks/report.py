@@ -6,7 +6,15 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TARGET_NAMES = {"raw": "raw ASGI", "starlette": "Starlette", "asyncweb": "asyncweb"}
+TARGET_NAMES = {
+    "raw": "raw ASGI",
+    "starlette": "Starlette",
+    "asyncweb": "asyncweb",
+    "falcon": "Falcon",
+    "blacksheep": "BlackSheep",
+    "litestar": "Litestar",
+    "django": "Django",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,12 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def notes(lines: Sequence[str]) -> str:
+    """Lines for under a table (goals, cells not timed, the driver's cost),
+    each a paragraph of its own; empty for none."""
+    return "".join(f"\n\n{line}" for line in lines)
 
 
 def verdict(ratio: float, goal: float | None, at_most: bool) -> str:
