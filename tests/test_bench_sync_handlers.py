@@ -1,6 +1,7 @@
 """benchmarks/sync_handlers.py, run tiny: its variants answer like raw ASGI,
-the plain one really goes through a worker thread, its tables read right, and
-its entry point runs in process (a couple of requests, no wrk; nothing timed)."""
+in process and each under its own uvicorn, the plain one really goes through
+a worker thread, its tables read right, and its entry point runs in process
+(two rounds of two requests, no wrk; no figure is checked)."""
 
 from __future__ import annotations
 
