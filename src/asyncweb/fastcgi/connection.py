@@ -246,7 +246,10 @@ class Connection(asyncio.Protocol):
     # Link, for the exchanges
 
     def write(self, data: bytes) -> Awaitable[None] | None:
-        if self.broken or self.closing:
+        # A transport whose send failed is closing at once, but tells the
+        # protocol only on the next loop turn: an app streaming meanwhile
+        # would write on into it (asyncio warns at each write after five).
+        if self.broken or self.closing or self._transport is None or self._transport.is_closing():
             raise ClientDisconnect("the web server closed the connection")
         self._send(data)
         return self._drain() if self._writing_paused else None

@@ -132,13 +132,14 @@ class FastCGIExchange(Exchange):
             await self._changed.wait()
 
     async def send(self, message: Message) -> None:
-        data = self.writer.feed(message)
-        if not data and not self.writer.complete:
+        writer = self.writer
+        data = writer.feed(message)
+        if not data and not writer.complete:
             return  # the head, held for the first body, or an empty part
         if self.aborted or self.conn.broken:
             raise ClientDisconnect("the web server's client went away")
         # A coroutine per response only when the connection is full.
-        waiter = self.conn.write(self._records(data, self.writer.complete))
+        waiter = self.conn.write(self._records(data, writer.complete))
         if waiter is not None:
             await waiter
 

@@ -273,7 +273,9 @@ class _Request:
 
     def __init__(self, keep_conn: bool) -> None:
         self.keep_conn = keep_conn
-        self.params: list[bytes] = []  # PARAMS record contents, joined at the end
+        # PARAMS record contents, joined at the end; made with the first
+        # (nginx's bodiless GET never needs it: see Connection._bodiless).
+        self.params: list[bytes] | None = None
         self.params_size = 0
         self.stage = _IN_PARAMS
         self.stderr_used = False
@@ -440,12 +442,15 @@ class Connection:
                     if self._params_buffered > self._max_connection_params:
                         limit = self._max_connection_params
                         raise ProtocolError(f"PARAMS of {len(requests)} open requests over {limit} bytes")
-                    request.params.append(data[start:end])
+                    if request.params is None:
+                        request.params = [data[start:end]]
+                    else:
+                        request.params.append(data[start:end])
                 else:
                     self._params_buffered -= request.params_size
                     request.stage = _IN_BODY
-                    chunks, request.params = request.params, []
-                    block = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    chunks, request.params = request.params, None
+                    block = b"" if chunks is None else chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     params, headers = unpack_request_params(block)
                     events.append(RequestStarted(rid, params, request.keep_conn, headers))
             else:
