@@ -64,6 +64,22 @@ def wait_for(ready: Callable[[], bool], timeout: float, what: str, log: Path | N
         raise TimeoutError(f"{what} not ready after {timeout}s\n{detail}")
 
 
+# -- descriptors ------------------------------------------------------------------
+def open_in(pid: int, folder: Path) -> list[str]:
+    """What process `pid` holds open in `folder` (its /proc/PID/fd): named
+    files, and unnamed O_TMPFILE spools (`folder/#INODE (deleted)`)."""
+    prefix = str(folder).rstrip("/") + "/"
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed since, or the descriptor listdir used
+            continue
+        if target.startswith(prefix):
+            targets.append(target)
+    return targets
+
+
 # -- ports ----------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:

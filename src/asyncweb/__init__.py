@@ -17,11 +17,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .cgi.parse import parse_request, request_from_handler
     from .cgi.wsgi import WSGIGateway
+    from .filebody import FileBody
 
 __version__ = "0.2.0.dev0"
 
-# Imported on first use: an app served over ASGI needs none of them.
+# Imported on first use: an app served over ASGI needs none of them (nor
+# a response with no file).
 _LAZY = {
+    "FileBody": "asyncweb.filebody",
     "parse_request": "asyncweb.cgi.parse",
     "request_from_handler": "asyncweb.cgi.parse",
     "WSGIGateway": "asyncweb.cgi.wsgi",
@@ -41,6 +44,7 @@ __all__ = [
     "App",
     "BadRequest",
     "ClientDisconnect",
+    "FileBody",
     "FormData",
     "HTTPError",
     "Handler",

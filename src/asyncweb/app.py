@@ -133,6 +133,7 @@ class App:
                     await self.handler(request, response, self.log)  # type: ignore[misc]
             except Exception as error:
                 failed = self._failed(error, scope)
+                response.close()  # a file the handler set is not sent
                 if failed is None:
                     return
                 response = failed
@@ -140,6 +141,7 @@ class App:
                 raw_headers = response.raw_headers()
             except Exception:
                 self.log.exception("bad response for %s %s", scope["method"], scope["path"])
+                response.close()
                 response = error_response(500)
                 raw_headers = response.raw_headers()
             await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
@@ -161,6 +163,8 @@ class App:
             # Uploads live until the response is sent: it may stream them.
             if request._form is not None:  # close() has nothing else to do
                 request.close()
+            if type(response.body) is not bytes:  # a file is closed once sent, and here if it was not
+                response.close()
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -210,11 +214,11 @@ class App:
         """A body that is not bytes: a stream, watched for a client gone away
         once the request body has all arrived."""
         if scope["method"] != "HEAD" and request.body_complete and has_event_loop(scope):
-            await self._stream_until_disconnect(response, send, request)
+            await self._stream_until_disconnect(response, scope, send, request)
         else:
-            await response.send_body(send, scope["method"] == "HEAD")
+            await response.send_body(send, scope["method"] == "HEAD", scope=scope)
 
-    async def _stream_until_disconnect(self, response: Response, send: Send, request: Request) -> None:
+    async def _stream_until_disconnect(self, response: Response, scope: Scope, send: Send, request: Request) -> None:
         """Stream the body until it ends or the client goes away. Servers
         such as uvicorn drop what is sent after a disconnect without a word,
         so an endless (or merely long) stream would run on for nobody."""
@@ -248,7 +252,7 @@ class App:
 
                 group.start_soon(watch)
                 try:
-                    await response.send_body(send_and_yield)
+                    await response.send_body(send_and_yield, scope=scope)
                 except ClientDisconnect:  # here, not out of the group: a vanished client is no error
                     self.log.debug("client went away while the response streamed")
                 group.cancel_scope.cancel()

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from .cookies import format_set_cookie
 from .errors import reason_phrase
 from .headers import MutableHeaders, RawHeaders, check_value
-from .types import Receive, Scope, Send
+from .types import Receive, Scope, Send, has_event_loop
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
+
+    from .filebody import FileBody, FileSource
 
 Body = bytes | bytearray | memoryview | str | AsyncIterable[bytes]
 _TEXT_DEFAULT = "text/plain; charset=utf-8"
@@ -40,11 +42,12 @@ class Response:
 
     A `str` body is sent as UTF-8 and its Content-Type gets a charset
     (`text/plain; charset=utf-8` when none was set). An async iterable of
-    bytes is streamed. Every header and cookie is checked when it is set:
-    CR, LF, NUL and other control characters raise ValueError.
+    bytes is streamed, and so is a file (`set_file`). Every header and
+    cookie is checked when it is set: CR, LF, NUL and other control
+    characters raise ValueError.
     """
 
-    __slots__ = ("_cookies", "_headers", "_text", "body", "reason", "status")
+    __slots__ = ("_cookies", "_file", "_headers", "_text", "body", "reason", "status")
 
     def __init__(
         self,
@@ -57,7 +60,8 @@ class Response:
         # Made on first use: most answers set no header of their own.
         self._headers = None if headers is None else MutableHeaders(headers)
         self._cookies: dict[tuple[str, str | None, str | None], str] = {}
-        self.body: bytes | AsyncIterable[bytes] = b""
+        self.body: bytes | AsyncIterable[bytes] | FileBody = b""
+        self._file: FileBody | None = None  # the body set_file set, until it is closed
         self._text = False
         if type(status) is not int or status != 200:  # the default needs no check
             self.set_status(status)
@@ -87,6 +91,8 @@ class Response:
         self.headers.add(name, value)
 
     def set_body(self, body: Body) -> None:
+        if self._file is not None:  # a file set before is not sent: closed now
+            self.close()
         if isinstance(body, str):
             self.body, self._text = body.encode("utf-8"), True
         elif isinstance(body, (bytes, bytearray, memoryview)):  # a tuple: isinstance checks it faster than a union
@@ -95,6 +101,47 @@ class Response:
             self.body, self._text = body, False
         else:
             raise TypeError(f"a body is str, bytes or an async iterable of bytes, not {type(body).__name__}")
+
+    def set_file(
+        self, file: FileSource, content_type: str | None = None, *, filename: str | None = None, inline: bool = False
+    ) -> None:
+        """Send a file as the body, streamed, never read whole into memory.
+
+        `file` is a path, opened now, so that a missing file raises here
+        (FileNotFoundError; ValueError for a directory or anything else
+        that is no regular file), or an open binary file, sent from its
+        position. Either way the response owns it from here and closes it
+        once sent, or when the client goes away, the handler fails, or
+        another body replaces it. Content-Length is the open file's size;
+        Content-Type is `content_type`, or guessed from the name
+        (`mimetypes`; application/octet-stream when unknown), with no
+        charset added: a file's encoding is its own. `filename` makes it
+        a download saved under that name (`Content-Disposition:
+        attachment`, RFC 6266; `filename*` for a non-ASCII name), shown
+        in the browser instead with `inline=True`.
+
+        Where the server offers `http.response.pathsend` (the WSGI gateway
+        over a server's `wsgi.file_wrapper`, the CGI host), it sends a file
+        opened by its path itself, with sendfile where it can.
+        """
+        from .filebody import FileBody, content_disposition, guess_type  # here: most responses send no file
+
+        if content_type is not None:
+            check_value(content_type, "content type")
+        disposition = None if filename is None else content_disposition(filename, inline)
+        body = FileBody.open(file)  # last: nothing above may fail with the file open
+        self.set_body(b"")  # closes a file set before
+        self.body = self._file = body
+        self.set_header("Content-Type", content_type or guess_type(filename or body.name))
+        if disposition is not None:
+            self.set_header("Content-Disposition", disposition)
+
+    def close(self) -> None:
+        """Close the file of a `set_file` body, if it was not sent (the App
+        does it for the response of a handler); other bodies hold nothing."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     # -- cookies ------------------------------------------------------------
     def set_cookie(
@@ -156,8 +203,11 @@ class Response:
                 content_type += "; charset=utf-8"
         length = None
         body = self.body
-        if isinstance(body, bytes) and not has_no_body(self.status):
-            length = str(len(body)) if headers is None or "content-length" not in headers else None
+        if not has_no_body(self.status) and (headers is None or "content-length" not in headers):
+            if isinstance(body, bytes):
+                length = str(len(body))
+            elif body is self._file:
+                length = str(self._file.size)
         return content_type, length
 
     def header_items(self) -> list[tuple[str, str]]:
@@ -199,19 +249,35 @@ class Response:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send this response as ASGI messages: a Response is an ASGI app."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers()})
-        await self.send_body(send, scope.get("method") == "HEAD")
+        await self.send_body(send, scope.get("method") == "HEAD", scope=scope)
 
-    async def send_body(self, send: Send, head: bool = False) -> None:
+    async def send_body(self, send: Send, head: bool = False, *, scope: Scope | None = None) -> None:
+        """The body's messages, after http.response.start. `scope` (the
+        request's) lets a file go by the server's `http.response.pathsend`
+        where it offers it, and be read in a worker thread where an event
+        loop runs; without it, a file is read in plain calls."""
         body = self.body
         skip = head or has_no_body(self.status)
         if isinstance(body, bytes):
             await send({"type": "http.response.body", "body": b"" if skip else body, "more_body": False})
             return
-        if skip:
+        file = self._file
+        if file is not None and body is file:
+            try:
+                path = None if skip or scope is None else file.path_to_send(scope)
+                if path is not None:
+                    await send({"type": "http.response.pathsend", "path": path})  # the last message
+                    return
+                threaded = scope is not None and has_event_loop(scope)
+                if not skip and not await file.stream(send, threaded):
+                    return  # the file shrank: no last message, so the server cuts the response short
+            finally:
+                self.close()
+        elif skip:
             aclose = getattr(body, "aclose", None)
             if aclose is not None:
                 await aclose()
-        else:
+        elif isinstance(body, AsyncIterable):
             async for chunk in body:
                 if chunk:
                     await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
@@ -227,7 +293,7 @@ class Response:
         consumed and shows as a note)."""
         head = "".join(f"{name}: {value}\r\n" for name, value in self.header_items())
         body = self.body
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else "<streamed body>"
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else f"<streamed body{self._of_file()}>"
         return f"{self.status_line()}\r\n{head}\r\n{text}"
 
     def dump(self) -> str:
@@ -241,8 +307,13 @@ class Response:
             if self.body:
                 lines.append(f"  {self.body[:200]!r}" + (" ..." if len(self.body) > 200 else ""))
         else:
-            lines.append("body: streamed")
+            lines.append(f"body: streamed{self._of_file()}")
         return "\n".join(lines)
+
+    def _of_file(self) -> str:
+        """What the text views say of a file body: its size and name."""
+        file = self._file
+        return f" of {file.size} bytes from {file.name}" if file is not None and self.body is file else ""
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"

@@ -36,3 +36,9 @@ CGI_ENVIRON = "asyncweb.cgi_environ"
 
 def has_event_loop(scope: Scope) -> bool:
     return NO_EVENT_LOOP not in (scope.get("extensions") or ())
+
+
+# The ASGI extension by which the server sends a file itself, given its
+# absolute path: the app sends {"type": "http.response.pathsend", "path": ...}
+# after http.response.start, and the response is complete.
+PATHSEND = "http.response.pathsend"

@@ -1,7 +1,8 @@
 """The App the WSGI server tests serve (`tests.wsgi.apps:site_wsgi`):
 examples/echo.py's report, tests/wsgi_apps.py's plain routes (/error,
-/stream, /raw), uploads spooled to the folder $ASYNCWEB_TEST_UPLOAD_DIR
-names, and a file limit between the big upload and the oversized one.
+/stream, /raw) and files (/file/NAME), uploads spooled to the folder
+$ASYNCWEB_TEST_UPLOAD_DIR names, and a file limit between the big upload
+and the oversized one.
 
 Every response says which process served it (`X-Pid`) and how many of
 that process's descriptors were open in the upload folder while the
@@ -15,7 +16,7 @@ import os
 
 from asyncweb import App, Limits, Request, Response, WSGIGateway
 from examples.echo import echo
-from tests.wsgi_apps import _started, plain
+from tests.wsgi_apps import _started, noting_file_wrappers, plain, serve_file
 
 UPLOAD_DIR_ENV = "ASYNCWEB_TEST_UPLOAD_DIR"
 STOPS_ENV = "ASYNCWEB_TEST_STOPS"  # a file each lifespan shutdown appends its pid to
@@ -51,6 +52,9 @@ def site(request: Request, response: Response, log: logging.Logger) -> None:
     if request.path in PLAIN_ROUTES:
         plain(request, response, log)
         return
+    if request.path.startswith("/file/"):
+        serve_file(request, response, log)
+        return
     if request.path == "/hop":
         # A hop-by-hop header, which an ASGI app may send and a WSGI app may not (PEP 3333).
         response.set_header("Connection", "close")
@@ -75,4 +79,4 @@ site_app = App(
     on_startup=_started,
     on_shutdown=_stopped,
 )
-site_wsgi = WSGIGateway(site_app)
+site_wsgi = noting_file_wrappers(WSGIGateway(site_app))

@@ -6,6 +6,7 @@ server, its error log, its upload folder and its app processes' pids."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,9 +18,9 @@ import pytest
 
 from tests.hosts.common import Reply, curl
 from tests.hosts.conftest import Upload
-from tests.support import wait_until
+from tests.support import open_in, wait_until
 from tests.wsgi.apps import MiB, site_wsgi
-from tests.wsgi.servers import Server, open_in, peak_rss_kib
+from tests.wsgi.servers import Server, peak_rss_kib
 
 RSS_GROWTH_KIB = 30 * 1024  # the most an app process's peak RSS may grow by for a 50-64 MiB body
 ERROR = "RuntimeError: the plain handler failed"  # tests/wsgi_apps.py's /error
@@ -83,6 +84,14 @@ def check_shutdown(make: Callable[[], AbstractContextManager[Server]], stop: Cal
             stop(server)
     assert started and len(started) == len(set(started)), started
     assert wait_until(lambda: sorted(server.site.stop_lines()) == sorted(started), 10), server.site.stop_lines()
+
+
+def served_file(server: Server, name: str, size: int) -> Path:
+    """A file of `size` random bytes that /file/NAME serves."""
+    path = server.files_dir / name
+    path.write_bytes(os.urandom(size))
+    path.chmod(0o644)  # mod_wsgi's daemons run as www-data
+    return path
 
 
 def held_upload(url: str, head: bytes, pieces: list[bytes]) -> socket.socket:
@@ -227,6 +236,48 @@ class WSGIServerCases:
             sock.close()
         assert wait_until(lambda: nothing_left(server), 10), list(server.upload_dir.iterdir())
         assert curl(server.site.url + "/echo").json()["method"] == "GET"  # and it serves on
+
+    # -- files: sent by the server's own wsgi.file_wrapper ------------------------------
+    def test_a_file_comes_back_byte_for_byte_by_the_servers_file_wrapper(self, server: Server) -> None:
+        path = served_file(server, "download.bin", 5 * MiB + 3)
+        for served in (server.site, server.loop):  # the App with no event loop, and on the gateway's loop
+            noted = len(served.wrapped_lines())
+            reply = curl(served.url + "/file/download.bin")
+            assert (reply.status, reply.header("content-length")) == (200, str(path.stat().st_size))
+            assert reply.header("content-type") == "application/octet-stream"
+            assert reply.body == path.read_bytes()
+            # The gateway answered with the server's own wrapper object, which
+            # the server sends itself (gunicorn by sendfile).
+            [line] = served.wrapped_lines()[noted:]
+            pid, wrapper = line.split()
+            assert (int(pid) in served.pids(), wrapper) == (True, server.file_wrapper)
+        assert wait_until(lambda: not self._files_open(server), 10)
+
+    def test_head_of_a_file_gets_its_length_and_no_body(self, server: Server) -> None:
+        path = served_file(server, "head.bin", MiB)
+        reply = curl(server.site.url + "/file/head.bin", "--head")
+        assert (reply.status, reply.header("content-length"), reply.body) == (200, str(MiB), b"")
+        assert curl(server.site.url + "/file/missing.bin").status == 404
+        assert wait_until(lambda: not self._files_open(server), 10), path
+
+    def test_a_client_gone_mid_download_leaves_no_file_open(self, server: Server) -> None:
+        served_file(server, "large.bin", 64 * MiB)  # more than the socket buffers hold
+        for served in (server.site, server.loop):
+            parts = urlsplit(served.url)
+            sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=30)
+            try:
+                sock.sendall(f"GET {parts.path}/file/large.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+                # The server is sending it: the test is not vacuous.
+                assert wait_until(lambda: bool(self._files_open(server)), 10), "no app process held the file open"
+            finally:
+                sock.close()
+            assert wait_until(lambda: not self._files_open(server), 10), self._files_open(server)
+            assert curl(served.url + "/file/missing.bin").status == 404  # and it serves on
+
+    def _files_open(self, server: Server) -> list[str]:
+        """What the app processes (both apps') hold open in the files folder."""
+        return [target for pid in server.site.pids() + server.loop.pids() for target in open_in(pid, server.files_dir)]
 
     def test_a_hop_by_hop_header_from_an_asgi_app_does_not_fail_the_response(self, server: Server) -> None:
         reply = curl(server.site.url + "/hop")  # the App sets Connection: close

@@ -1,12 +1,14 @@
 """Real WSGI servers for the tests: gunicorn (sync workers), waitress and
 Apache with mod_wsgi in daemon mode, each on 127.0.0.1 with its logs in a
 run folder, stopped by its pid; and what the tests read of their
-processes in /proc (peak RSS, descriptors open in the upload folder).
+processes in /proc (peak RSS; descriptors open in a folder: support.open_in).
 
 Every server serves two apps: `tests.wsgi.apps:site_wsgi` (an asyncweb App
 run with no event loop) and `tests.wsgi_apps:loop_wsgi` (a raw ASGI app on
 the gateway's event loop thread): gunicorn and waitress as two instances,
-Apache as two mod_wsgi daemon process groups."""
+Apache as two mod_wsgi daemon process groups. Both serve the run folder's
+`files/` at /file/NAME, and note which responses went by the server's
+wsgi.file_wrapper (its type: `Server.file_wrapper`)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from tests.fastcgi import servers
 from tests.hosts import apache, common
 from tests.support import ROOT, free_port, port_open, wait_for
 from tests.wsgi.apps import STOPS_ENV, UPLOAD_DIR_ENV
-from tests.wsgi_apps import STARTS_ENV
+from tests.wsgi_apps import FILES_ENV, STARTS_ENV, WRAPPED_ENV
 
 SITE_SPEC = "tests.wsgi.apps:site_wsgi"
 LOOP_SPEC = "tests.wsgi_apps:loop_wsgi"
@@ -45,18 +47,28 @@ APP_FILES = (
 @dataclass
 class Served:
     """One app behind the server: where it answers, the files its lifespan
-    startup and shutdown append their pid to, and the processes that run it."""
+    startup and shutdown append their pid to, the file it notes its
+    responses by the server's wsgi.file_wrapper in, and the processes
+    that run it."""
 
     url: str
     starts: Path
     stops: Path  # the site app's on_shutdown (the loop app has none)
+    wrapped: Path
     pids: Callable[[], list[int]]
+
+    @classmethod
+    def of(cls, url: str, files: dict[str, Path], app: str, pids: Callable[[], list[int]]) -> Served:
+        return cls(url, files[f"{app}-starts"], files[f"{app}-stops"], files[f"{app}-wrapped"], pids)
 
     def start_lines(self) -> list[str]:
         return self.starts.read_text().split()
 
     def stop_lines(self) -> list[str]:
         return self.stops.read_text().split()
+
+    def wrapped_lines(self) -> list[str]:
+        return self.wrapped.read_text().splitlines()
 
 
 @dataclass
@@ -66,11 +78,17 @@ class Server:
     loop: Served
     error_log: Path  # where wsgi.errors goes
     upload_dir: Path  # the site App's upload_dir
+    file_wrapper: str  # the type of the server's wsgi.file_wrapper, MODULE.NAME
     chunked_url: str = ""  # where a chunked request body reaches the site app (default: site.url)
     buffers_request_body: bool = False  # the whole body is read before the app is called (waitress)
 
     def __post_init__(self) -> None:
         self.chunked_url = self.chunked_url or self.site.url
+
+    @property
+    def files_dir(self) -> Path:
+        """What /file/NAME serves (readable by the app processes)."""
+        return self.upload_dir.parent / "files"
 
     def log_text(self) -> str:
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
@@ -100,31 +118,18 @@ def peak_rss_kib(pid: int) -> int:
     raise LookupError(f"no VmHWM for {pid}")
 
 
-def open_in(pid: int, folder: Path) -> list[str]:
-    """What `pid` holds open in `folder`: named files, and unnamed
-    O_TMPFILE spools (`folder/#INODE (deleted)`)."""
-    prefix = str(folder).rstrip("/") + "/"
-    targets = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(prefix):
-            targets.append(target)
-    return targets
-
-
 # -- the run folder -------------------------------------------------------------------
 def _run_folder(base: Path, name: str, owner: str | None = None) -> tuple[Path, Path, dict[str, Path]]:
-    """`base/name` with an upload folder and the lifespan files in it, all
-    writable by `owner` (mod_wsgi's daemons run as www-data)."""
+    """`base/name` with an upload folder, a folder of files to serve and
+    the lifespan and file-wrapper notes in it, the upload folder and the
+    notes writable by `owner` (mod_wsgi's daemons run as www-data)."""
     run_dir = base / name
     run_dir.mkdir()
     run_dir.chmod(0o755)
     upload_dir = run_dir / "uploads"
     upload_dir.mkdir()
-    names = [f"{app}-{event}" for app in ("site", "loop") for event in ("starts", "stops")]
+    (run_dir / "files").mkdir(mode=0o755)
+    names = [f"{app}-{event}" for app in ("site", "loop") for event in ("starts", "stops", "wrapped")]
     files = {name: run_dir / f"{name}.txt" for name in names}
     for path in files.values():
         path.touch()
@@ -136,8 +141,15 @@ def _run_folder(base: Path, name: str, owner: str | None = None) -> tuple[Path, 
 
 
 def app_env(upload_dir: Path, files: dict[str, Path], app: str) -> dict[str, str]:
-    """What the test apps read: the upload folder, and the lifespan files of `app`."""
-    names = {UPLOAD_DIR_ENV: upload_dir, STARTS_ENV: files[f"{app}-starts"], STOPS_ENV: files[f"{app}-stops"]}
+    """What the test apps read: the upload folder, the folder of files to
+    serve, and the lifespan and file-wrapper notes of `app`."""
+    names = {
+        UPLOAD_DIR_ENV: upload_dir,
+        FILES_ENV: upload_dir.parent / "files",
+        STARTS_ENV: files[f"{app}-starts"],
+        STOPS_ENV: files[f"{app}-stops"],
+        WRAPPED_ENV: files[f"{app}-wrapped"],
+    }
     return {name: str(path) for name, path in names.items()}
 
 
@@ -188,9 +200,9 @@ def gunicorn(base: Path, name: str = "gunicorn") -> Iterator[Server]:
         loop_url, loop_pids, _ = stack.enter_context(
             gunicorn_process(LOOP_SPEC, run_dir, "loop", app_env(upload_dir, files, "loop"))
         )
-        site = Served(site_url, files["site-starts"], files["site-stops"], site_pids)
-        loop = Served(loop_url, files["loop-starts"], files["loop-stops"], loop_pids)
-        yield Server("gunicorn", site, loop, log, upload_dir)
+        site = Served.of(site_url, files, "site", site_pids)
+        loop = Served.of(loop_url, files, "loop", loop_pids)
+        yield Server("gunicorn", site, loop, log, upload_dir, "gunicorn.http.wsgi.FileWrapper")
 
 
 # -- waitress ---------------------------------------------------------------------------
@@ -223,9 +235,10 @@ def waitress(base: Path, name: str = "waitress") -> Iterator[Server]:
         loop_url, loop_pid, _ = stack.enter_context(
             waitress_process(LOOP_SPEC, run_dir, "loop", app_env(upload_dir, files, "loop"))
         )
-        site = Served(site_url, files["site-starts"], files["site-stops"], lambda: [site_pid])
-        loop = Served(loop_url, files["loop-starts"], files["loop-stops"], lambda: [loop_pid])
-        yield Server("waitress", site, loop, log, upload_dir, buffers_request_body=True)
+        site = Served.of(site_url, files, "site", lambda: [site_pid])
+        loop = Served.of(loop_url, files, "loop", lambda: [loop_pid])
+        wrapper = "waitress.buffers.ReadOnlyFileBasedBuffer"
+        yield Server("waitress", site, loop, log, upload_dir, wrapper, buffers_request_body=True)
 
 
 # -- Apache mod_wsgi ----------------------------------------------------------------------
@@ -327,6 +340,7 @@ def mod_wsgi(base: Path, python: Path, name: str = "mod_wsgi") -> Iterator[Serve
 
         base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: bool(daemons("site")()) and bool(daemons("loop")()), 20, "mod_wsgi's daemons", proc.log)
-        site = Served(base_url, files["site-starts"], files["site-stops"], daemons("site"))
-        loop = Served(base_url + "/loop", files["loop-starts"], files["loop-stops"], daemons("loop"))
-        yield Server("mod_wsgi", site, loop, run_dir / "error.log", upload_dir, chunked_url=base_url + "/chunked")
+        site = Served.of(base_url, files, "site", daemons("site"))
+        loop = Served.of(base_url + "/loop", files, "loop", daemons("loop"))
+        error_log, wrapper = run_dir / "error.log", "mod_wsgi.FileWrapper"
+        yield Server("mod_wsgi", site, loop, error_log, upload_dir, wrapper, chunked_url=base_url + "/chunked")

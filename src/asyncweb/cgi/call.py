@@ -32,7 +32,7 @@ from .._importer import app_arguments, load_app
 from ..headers import check_name, check_value, join_header_values
 from ..query import build_query
 from ..response import Response
-from ..types import ASGIApp
+from ..types import PATHSEND, ASGIApp
 from .multipart_body import MultipartBody, file_chunks, file_type
 from .one_request import PulledExchange, needs_event_loop, serve_request, serve_request_blocking
 from .variables import GATEWAY_INTERFACE, scope_from_environ
@@ -247,6 +247,7 @@ def call(app: ASGIApp, args: Sequence[str], stdin: TextIO | None = None) -> int:
     output: list[bytes] = []
     exchange = PulledExchange(request.body, request.length, output.append, request.environ["REQUEST_METHOD"] == "HEAD")
     scope = scope_from_environ(request.environ)
+    scope["extensions"][PATHSEND] = {}  # as the CGI host offers it: a file comes back whole
     try:
         # What the app prints goes where a CGI host puts it: the error log,
         # here stderr, each line marked, and never above the response.

@@ -2,14 +2,17 @@
 
 `respond(app)` takes the request from `os.environb` and binary stdin and
 writes a CGI response to stdout; `asyncweb cgi MODULE:APP` does the same from
-the command line. A CGI host starts a process for every request, so this
-module imports only what that request needs: no uvicorn, httpx or anyio,
-and for an asyncweb App not even asyncio (`one_request.serve_request_blocking`).
+the command line. It offers `http.response.pathsend`: a file the app sends
+by its path is copied to stdout by the kernel (sendfile) where it can be.
+A CGI host starts a process for every request, so this module imports
+only what that request needs: no uvicorn, httpx or anyio, and for an
+asyncweb App not even asyncio (`one_request.serve_request_blocking`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -18,10 +21,14 @@ import sys
 from collections.abc import Iterator, Mapping
 
 from ..app import error_response
-from ..types import ASGIApp
+from ..types import PATHSEND, ASGIApp
 from .noloop import run_without_loop
 from .one_request import PulledExchange, needs_event_loop, read_chunks, serve_request, serve_request_blocking
 from .variables import InvalidLength, content_length, scope_from_environ
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .pathsend import SentFile
 
 
 class Output:
@@ -66,6 +73,46 @@ class Output:
             _outlive_the_host()
         self.write(data)
         self.close()
+
+    def send_file_last(self, file: SentFile) -> bool:
+        """A pathsend's file as the response's last bytes (see `write_last`);
+        False when the file shrank on the way (logged)."""
+        if self._outlive_the_host:
+            _outlive_the_host()
+        try:
+            return self._send_file(file)
+        finally:
+            self.close()
+
+    def _send_file(self, file: SentFile) -> bool:
+        """Copied by the kernel (sendfile, to the host's pipe or socket), or
+        read and written where it cannot: stdout opened O_APPEND, a file
+        system without it."""
+        from ..filebody import CHUNK_SIZE
+        from .pathsend import FileShrank, copy
+
+        offset = 0
+        while offset < file.end and not self.closed:
+            try:
+                sent = os.sendfile(self._fd, file.fileno(), offset, file.end - offset)
+            except BrokenPipeError:
+                self.closed = True
+                break
+            except OSError as exc:
+                if exc.errno not in _NO_SENDFILE:
+                    raise
+                file.seek(offset)
+                return copy(file, self.write, CHUNK_SIZE)
+            if not sent:
+                with contextlib.suppress(FileShrank):
+                    file.shrank(offset)  # logs it
+                return False
+            offset += sent
+        return True
+
+
+# What os.sendfile answers where it cannot copy to this output.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
 
 
 # How long a CGI process may go on after its response is complete.
@@ -117,6 +164,7 @@ def respond(
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     env = environ_from_os() if environ is None else environ
     scope = scope_from_environ(env)
+    scope["extensions"][PATHSEND] = {}
     output = Output(stdout, outlive_the_host)
 
     def sink(data: bytes) -> None:
@@ -134,7 +182,7 @@ def respond(
             return 0 if exchange.complete else 1
         # A blocking read is fine: this process serves this one request.
         chunks = read_chunks(functools.partial(os.read, stdin), length)
-        exchange = PulledExchange(chunks, length, sink, scope["method"] == "HEAD")
+        exchange = PulledExchange(chunks, length, sink, scope["method"] == "HEAD", output.send_file_last)
         if event_loop or (event_loop is None and needs_event_loop(app)):
             import asyncio
 

@@ -3,20 +3,23 @@
 The engine of the CGI host (a process per request) and of `asyncweb call`
 (the command-line debug mode): the body comes from a plain iterator of
 chunks, the response's bytes (the one `ResponseWriter`'s) go to a plain
-callable, and the app runs inside its lifespan. `serve_request` runs it on
+callable, a file the app sends by `http.response.pathsend` to another, and
+the app runs inside its lifespan. `serve_request` runs it on
 bare asyncio, so that nothing heavier (anyio, uvicorn, httpx) is imported
 unless the app wants it; `serve_request_blocking` runs an asyncweb App with
-no event loop at all (`noloop`). It opens no socket and no file itself.
+no event loop at all (`noloop`). It opens no socket, and no file but the
+one a pathsend message names.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 
 from ..app import App
-from ..types import NO_EVENT_LOOP, ASGIApp, Message, Scope
+from ..types import NO_EVENT_LOOP, PATHSEND, ASGIApp, Message, Scope
 from .exchange import Exchange
 from .lifespan import BlockingLifespan, Lifespan, LifespanFailure
 from .noloop import run_without_loop
@@ -25,8 +28,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
 
+    from .pathsend import SentFile
+
+    FileSink = Callable[[SentFile], bool]  # sends the file whole: False when it shrank on the way
+
 Sink = Callable[[bytes], None]
 CHUNK_SIZE = 64 * 1024
+_MORE: Message = {"type": "http.response.body", "body": b"", "more_body": True}
+_LAST: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 log = logging.getLogger("asyncweb")
 
@@ -62,14 +71,24 @@ def needs_event_loop(app: ASGIApp) -> bool:
 
 class PulledExchange(Exchange):
     """An `Exchange` whose body is pulled from `chunks` as the app asks for
-    it, and whose response bytes go to `sink` as the app sends them."""
+    it, and whose response bytes go to `sink` as the app sends them; a
+    file sent by `http.response.pathsend` (where the gateway offers it)
+    goes to `send_file`, or is read into `sink`."""
 
-    __slots__ = ("_chunks_in", "_finished", "_sink")
+    __slots__ = ("_chunks_in", "_finished", "_send_file", "_sink")
 
-    def __init__(self, chunks: Iterator[bytes], length: int | None, sink: Sink, head_only: bool = False) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        length: int | None,
+        sink: Sink,
+        head_only: bool = False,
+        send_file: FileSink | None = None,
+    ) -> None:
         super().__init__(length, head_only)
         self._chunks_in = chunks
         self._sink = sink
+        self._send_file = send_file
         self._finished: asyncio.Future[None] | None = None
 
     @property
@@ -98,7 +117,56 @@ class PulledExchange(Exchange):
         return next(self._chunks_in, None)
 
     async def send(self, message: Message) -> None:
-        self._out(self.respond(message))
+        if message["type"] == PATHSEND:
+            await self.send_path(message)
+        else:
+            self._out(self.respond(message))
+
+    async def send_path(self, message: Message) -> None:
+        """A pathsend message: the head, then the file, then the response
+        is complete; cut short if the file shrank on the way."""
+        head, file = self.take_path(message)
+        self._sink(head)
+        if file is not None:
+            with file:
+                whole = (self._send_file or self._read_into_sink)(file)
+            if not whole:
+                self._out(self.fail())
+                return
+        self.end_response()
+
+    def take_path(self, message: Message) -> tuple[bytes, SentFile | None]:
+        """The file a pathsend message names, opened first: a path that
+        cannot be (missing, not absolute, no regular file) raises before a
+        byte is out, so the gateway's 500 stands in. Then the head the
+        writer held, to go before the file; the response is not complete
+        yet. A HEAD response opens no file. After a body message it is an
+        error (RuntimeError): ASGI's pathsend stands for the whole body."""
+        from .pathsend import SentFile, declared_length, open_path  # here: most responses send no file
+
+        if self.writer.sent:
+            raise RuntimeError("http.response.pathsend sent after http.response.body")
+        fd = None if self.writer.head_only else open_path(message)
+        try:
+            head = self.respond(_MORE)  # RuntimeError if no http.response.start came first
+            if fd is None:
+                return head, None
+            end = declared_length(head)
+            return head, SentFile(fd, os.fstat(fd).st_size if end is None else end, message["path"])
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+
+    def end_response(self) -> None:
+        """The last, empty body message: the response is complete."""
+        self._out(self.respond(_LAST))
+
+    def _read_into_sink(self, file: SentFile) -> bool:
+        from ..filebody import CHUNK_SIZE as FILE_CHUNK_SIZE
+        from .pathsend import copy
+
+        return copy(file, self._sink, FILE_CHUNK_SIZE)
 
     def finish(self) -> None:
         """End a response the app left unfinished (`Exchange.fail`)."""
