@@ -86,6 +86,27 @@ def test_an_app_that_needs_a_loop_gets_one_with_its_lifespan_state() -> None:
     gateway.close()
 
 
+def test_closing_a_gateway_with_a_loop_leaves_no_descriptor_or_thread() -> None:
+    # Its loop runs on a thread of its own: close() must stop and close it
+    # (the selector and its self-pipe), not only stop it.
+    import os
+    import threading
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def serve_one() -> None:
+        gateway = WSGIGateway(awaits_a_loop)
+        assert call(gateway, "POST", "/", b"x", CONTENT_TYPE="application/octet-stream")[0] == "200 OK"
+        gateway.close()
+
+    serve_one()  # the first loads what is loaded once
+    threads, fds = threading.active_count(), open_fds()
+    for _ in range(3):
+        serve_one()
+    assert (threading.active_count(), open_fds()) == (threads, fds)
+
+
 @pytest.mark.parametrize("loop", [False, True])
 def test_errors_are_a_clean_500_and_go_to_wsgi_errors(loop: bool) -> None:
     status, _, body, errors = call(WSGIGateway(App(plain), event_loop=loop), "GET", "/error")

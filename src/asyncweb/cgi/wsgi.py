@@ -417,6 +417,8 @@ class _LoopThread:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=30)
+            if not self._thread.is_alive():  # its selector and self-pipe, else left open
+                self.loop.close()
 
 
 class _BridgedExchange(PulledExchange):
