@@ -18,6 +18,7 @@ from tests.support import wait_until
 TIMEOUT = 30
 ERROR = "RuntimeError: this traceback goes to the server's error log, not to the browser"
 
+
 @dataclass
 class Site:
     name: str
