@@ -66,6 +66,8 @@ async def _receive_within(receive: Receive, timeout: float) -> Message:
     its own timeout, the cheapest timer there; anyio's elsewhere. Imported
     here: with no event loop (CGI) nothing is timed."""
     steps = receive().__await__()
+    if not hasattr(steps, "send"):  # a plain iterator (granian's futures): stepped through a generator
+        steps = _delegated(steps)
     try:
         signal = steps.send(None)
     except StopIteration as done:
@@ -87,6 +89,11 @@ async def _receive_within(receive: Receive, timeout: float) -> Message:
         except TimeoutError:
             pass
     raise HTTPError(408, f"no body data for {timeout:g} seconds")
+
+
+def _delegated(steps: Any) -> Generator[Any, Any, Message]:
+    message: Message = yield from steps
+    return message
 
 
 class _Rest:
