@@ -3,7 +3,8 @@
 Modes: `all` (the default: in process, then over uvicorn + wrk), `inprocess`,
 `http`, `profile`; and the benchmarks with their own options, handed the rest
 of the command line: `upload` (256 MiB multipart), `fastcgi`, `cgi_startup`,
-`instructions` (callgrind's counts, for this tree and others side by side).
+`instructions` (callgrind's counts, for this tree and others side by side),
+`sync_handlers` (plain-function handlers against async ones).
 A target whose framework is not installed (the bench extra) is left out,
 saying so.
 """
@@ -11,17 +12,19 @@ saying so.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import runpy
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 ROUTES = ("hello", "query", "form", "cookies")
 TARGETS = ("raw", "starlette", "asyncweb", "falcon", "blacksheep", "litestar", "django")
 STACKS = ("h11", "httptools", "granian")
 OWN_ENTRY_POINTS = ("fastcgi", "cgi_startup")  # modules run as scripts, reading sys.argv
+OWN_MAINS = ("upload", "instructions", "sync_handlers")  # modules whose main(argv) takes the rest
 
 
 def machine() -> str:
@@ -67,14 +70,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["upload"]:
-        from .upload import main as upload
-
-        return upload(args_list[1:])
-    if args_list[:1] == ["instructions"]:
-        from .instructions import main as instructions
-
-        return instructions(args_list[1:])
+    if args_list[:1] and args_list[0] in OWN_MAINS:
+        own: Callable[[list[str]], int] = importlib.import_module(f".{args_list[0]}", __package__).main
+        return own(args_list[1:])
     if args_list[:1] and args_list[0] in OWN_ENTRY_POINTS:
         sys.argv = [f"python -m benchmarks {args_list[0]}", *args_list[1:]]
         runpy.run_module(f"benchmarks.{args_list[0]}", run_name="__main__")
