@@ -48,7 +48,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import importlib.util
 import os
 import random
@@ -57,7 +56,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from logging import Logger
@@ -65,11 +63,11 @@ from pathlib import Path
 from typing import Any
 
 from asyncweb import App, Request, Response
-from asyncweb.types import ASGIApp, Message
+from asyncweb.types import ASGIApp
 from tests.support import ROOT, free_port, stop_processes, wait_for_port
 
 from .apps import HELLO, ROUTES, SET_COOKIES, TARGETS, Reply, Route, echo, exchange
-from .inprocess import no_app
+from .inprocess import no_app, time_cpu_batch
 from .over_http import WARM_UP_SECONDS, fetch, lua_script, wrk
 from .report import Sample, markdown
 
@@ -84,7 +82,9 @@ LOOPS = ("asyncio", "uvloop")
 
 
 def work(request: Request, response: Response) -> None:
-    """benchmarks/apps.py's asyncweb handler, as one function both forms call."""
+    """benchmarks/apps.py's asyncweb handler, as one function both forms call.
+    A copy, not a call from apps.py: the asyncweb target there would pay
+    the extra call that raw and the peers do not."""
     path = request.path
     if path == "/hello":
         response.set_body(HELLO)
@@ -183,26 +183,6 @@ class Figures:
 
     time: Sample
     cpu: Sample
-
-
-async def time_cpu_batch(app: ASGIApp, route: Route, iterations: int) -> tuple[float, float]:
-    """benchmarks/inprocess.py's time_batch (mean ns per request), with the
-    CPU ns per request beside it, both taken after its gc.collect (which
-    time_batch leaves out of its clock, and would weigh on the CPU's)."""
-    message = {"type": "http.request", "body": route.body, "more_body": False}
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return message
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    gc.collect()
-    start, cpu = time.perf_counter_ns(), time.process_time_ns()
-    for _ in range(iterations):
-        await app(route.scope(), receive, send)
-    return (time.perf_counter_ns() - start) / iterations, (time.process_time_ns() - cpu) / iterations
 
 
 Results = dict[tuple[str, str], Figures]
