@@ -30,13 +30,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asyncweb")
 
-# What one read takes. Under uvicorn (curl fetching a 256 MiB file), reads
-# in a worker thread came at 0.3 GB/s 64 KiB at a time (a thread hop
-# each) and at 0.8-1.5 GB/s, plain reads' speed, 256 KiB at a time, for
-# about 1.3x their server CPU; 1 MiB gained nothing and holds four times
-# the memory per download.
+# What one read takes: under uvicorn, reads this size in a worker thread
+# came near plain reads' speed, where smaller ones paid a thread hop too
+# often; larger ones gained nothing and hold more memory per download.
 CHUNK_SIZE = 256 * 1024
 _OCTETS = "application/octet-stream"
+
+
+def regular_stat(fd: int, name: object) -> os.stat_result:
+    """The fstat of `fd`; ValueError if it is not a regular file."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{name!r} is not a regular file")
+    return info
+
+
+def shrank_message(name: str, sent: int, size: int) -> str:
+    """What is logged when a file ends before the bytes it was to send."""
+    return f"{name} shrank while it was sent: {sent} of its {size} bytes went out"
 
 
 def open_regular(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
@@ -45,13 +56,10 @@ def open_regular(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
     cannot block the open (it means nothing to a regular file's reads)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{os.fspath(path)!r} is not a regular file")
+        return fd, regular_stat(fd, os.fspath(path))
     except BaseException:
         os.close(fd)
         raise
-    return fd, info
 
 
 class FileBody:
@@ -85,9 +93,7 @@ class FileBody:
             fd = source.fileno()
         except (AttributeError, OSError) as exc:  # io.UnsupportedOperation is an OSError
             raise TypeError(f"set_file takes a path or a file with a descriptor, not {source!r}") from exc
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{source!r} is not a regular file")
+        info = regular_stat(fd, source)
         offset = source.tell()  # a buffered file's own position, what it has read ahead of it set aside
         return cls(source, max(info.st_size - offset, 0), offset)
 
@@ -128,7 +134,7 @@ class FileBody:
             else:
                 chunk = os.pread(fd, want, self.offset + sent)
             if not chunk:
-                log.warning("%s shrank while it was sent: %d of its %d bytes went out", self.name, sent, self.size)
+                log.warning("%s", shrank_message(self.name, sent, self.size))
                 return False
             sent += len(chunk)
             message: Message = {"type": "http.response.body", "body": chunk, "more_body": True}

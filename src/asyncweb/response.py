@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from .cookies import format_set_cookie
 from .errors import reason_phrase
 from .headers import MutableHeaders, RawHeaders, check_value
-from .types import Receive, Scope, Send, has_event_loop
+from .types import PATHSEND, Receive, Scope, Send, has_event_loop
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ class Response:
             try:
                 path = None if skip or scope is None else file.path_to_send(scope)
                 if path is not None:
-                    await send({"type": "http.response.pathsend", "path": path})  # the last message
+                    await send({"type": PATHSEND, "path": path})  # the last message
                     return
                 threaded = scope is not None and has_event_loop(scope)
                 if not skip and not await file.stream(send, threaded):

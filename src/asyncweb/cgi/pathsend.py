@@ -16,7 +16,7 @@ import io
 import logging
 import os
 
-from ..filebody import open_regular
+from ..filebody import open_regular, shrank_message
 from ..headers import parse_length
 
 TYPE_CHECKING = False
@@ -55,7 +55,7 @@ class SentFile(io.FileIO):
 
     def shrank(self, position: int) -> None:
         """Log, and raise FileShrank: `position` is where the file ended."""
-        message = f"{self.path} shrank while it was sent: {position} of its {self.end} bytes went out"
+        message = shrank_message(self.path, position, self.end)
         log.warning("%s", message)
         raise FileShrank(message)
 
