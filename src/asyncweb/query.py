@@ -23,6 +23,13 @@ class QueryError(BadRequest):
     """A malformed query or urlencoded body, under strict parsing."""
 
 
+def _unpercent(data: bytes) -> bytes:
+    """%-escapes to bytes, in C: each becomes `\\xHH` for `escape_decode`,
+    whose own backslash escapes are kept out by doubling every backslash
+    first. A bad escape (`%zz`, a lone `%`) raises ValueError."""
+    return escape_decode(data.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+
+
 def unescape(raw: bytes, strict: bool) -> bytes:
     """`+` to space and %-escapes to bytes."""
     if b"+" in raw:
@@ -37,7 +44,7 @@ def unescape(raw: bytes, strict: bool) -> bytes:
             from urllib.parse import unquote_to_bytes
 
             return unquote_to_bytes(raw)
-        raw = escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+        raw = _unpercent(raw)
     return raw
 
 
@@ -78,7 +85,7 @@ def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
         if b"%00" in data or b"%01" in data:
             return None
         try:
-            data = escape_decode(data.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+            data = _unpercent(data)
         except ValueError:
             return None
     try:
