@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 from typing import Any
 
 import anyio
@@ -356,6 +357,52 @@ async def test_shutdown_lets_requests_in_flight_finish(fastcgi_server: Server) -
         await busy.wait_closed(timeout=3)
         with pytest.raises(OSError):
             await anyio.connect_tcp(*address)
+
+
+class _StopOnAccept(socket.socket):
+    """A listener whose accept() sets the stop event: the signal comes in the
+    same turn of the loop as a connection, before its task has run."""
+
+    stop: anyio.Event
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        client = super().accept()
+        self.stop.set()
+        return client
+
+
+async def test_a_connection_accepted_as_the_stop_comes_is_answered() -> None:
+    plain = listen("127.0.0.1:0")
+    sock = _StopOnAccept(plain.family, plain.type, fileno=plain.detach())
+    sock.stop = anyio.Event()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(
+                lambda task_status: serve(
+                    apps.app, sock, handle_signals=False, shutdown_event=sock.stop, task_status=task_status
+                )
+            )
+            async with wire.Client.connect(sock.getsockname()) as client:
+                await client.send(wire.request(1, params("/echo?late=1")))
+                assert report(await client.response(1))["query_string"] == "late=1"
+                await client.wait_closed(timeout=3)
+
+
+async def test_a_connection_that_has_sent_nothing_yet_at_shutdown_is_answered(fastcgi_server: Server) -> None:
+    """A web server opened it to send a request: however late that request
+    comes (a loaded machine), it is owed its answer; the connection closes
+    once it is answered."""
+    stop = anyio.Event()
+    async with (
+        fastcgi_server(apps.app, shutdown_event=stop) as address,
+        wire.Client.connect(address) as fresh,
+    ):
+        await anyio.sleep(0.1)  # accepted
+        stop.set()
+        await anyio.sleep(0.5)
+        await fresh.send(wire.request(1, params("/echo?late=1")))
+        assert report(await fresh.response(1))["query_string"] == "late=1"
+        await fresh.wait_closed(timeout=3)
 
 
 async def test_shutdown_timeout_cancels_stuck_requests(fastcgi_server: Server) -> None:

@@ -42,8 +42,11 @@ from .state import ServerState
 # a few requests' worth of BODY_HIGH_WATER, so that multiplexing cannot
 # multiply what a peer can make the server hold.
 CONNECTION_BODY_HIGH_WATER = 4 * BODY_HIGH_WATER
-# At shutdown, how long an idle connection may still bring a request it sent.
+# At shutdown, how long an idle connection may still bring a request it sent,
+# and how long one that has brought none yet may take to bring its first:
+# the web server opened it to send one, however loaded the machine.
 SHUTDOWN_GRACE = 0.05
+FIRST_REQUEST_GRACE = 1.0
 # How long a connection we half-closed waits for the web server to close it
 # (again while the web server still takes the output left to send).
 LINGER_SECONDS = 5.0
@@ -104,6 +107,7 @@ class Connection(asyncio.Protocol):
         self._received = False
         self._quiet = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._fresh = True  # no request has begun on it yet
 
     async def run(self) -> None:
         """Serve the connection until it closes and its requests end; when
@@ -220,6 +224,7 @@ class Connection(asyncio.Protocol):
         server = self.server
         if not server.slots.try_acquire(self._slot_freed):
             return False
+        self._fresh = False
         scope = make_scope(server, event, self.peer, not self.codec.input_complete(event.request_id))
         if scope is None:
             server.slots.release()
@@ -303,11 +308,12 @@ class Connection(asyncio.Protocol):
 
     def close_if_idle(self) -> None:
         """At shutdown: close unless a request is open. What the peer sent
-        just before (a request on a connection accepted a moment ago, still
-        in the kernel's buffer) is read first: one more turn of the loop, a
-        little time, then the close, unless a request began meanwhile."""
+        just before (still in the kernel's buffer) is read first: a little
+        time, then the close, unless a request began meanwhile; a connection
+        that has not brought its first request yet gets longer."""
         if not self.codec.active_requests:
-            self._loop.call_later(SHUTDOWN_GRACE, self._close_unless_busy)
+            grace = FIRST_REQUEST_GRACE if self._fresh else SHUTDOWN_GRACE
+            self._loop.call_later(grace, self._close_unless_busy)
 
     def _close_unless_busy(self) -> None:
         if not self.codec.active_requests:

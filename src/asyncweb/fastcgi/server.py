@@ -131,9 +131,14 @@ class _Connections:
         self.open: set[Connection] = set()
         self.idle = anyio.Event()
 
-    async def serve(self, state: ServerState, sock: socket.socket) -> None:
+    def add(self, state: ServerState, sock: socket.socket) -> Connection:
+        """A connection counted as open from its accept on: a stop that comes
+        before its task first runs still waits for it."""
         connection = Connection(state, sock)
         self.open.add(connection)
+        return connection
+
+    async def serve(self, state: ServerState, connection: Connection) -> None:
         try:
             await connection.run()
         finally:
@@ -319,7 +324,7 @@ async def _accept(
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setblocking(False)
-            tasks.start_soon(connections.serve, state, client)
+            tasks.start_soon(connections.serve, state, connections.add(state, client))
 
 
 async def _watch_signals(stop: anyio.Event, scope_owner: TaskGroup) -> None:
