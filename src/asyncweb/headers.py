@@ -47,8 +47,11 @@ def parse_length(value: str | None) -> int | None:
     isdigit() alone accepts digits such as '²', which int() refuses."""
     if value is None:
         return None
-    value = value.strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    if not (value.isdigit() and value.isascii()):  # most are plain digits: no strip for them
+        value = value.strip()
+        if not (value.isdigit() and value.isascii()):
+            return None
+    return int(value)
 
 
 class Headers(Mapping[str, str]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from asyncweb.cgi.head import render_head
@@ -49,3 +51,19 @@ def test_bad_status(status: object) -> None:
 @pytest.mark.parametrize("value", [b"", b"a\tb", b"caf\xe9", b"\x80\xff", b"a, b; q=1"])
 def test_tabs_empty_values_and_obs_text_go_out_as_given(value: bytes) -> None:
     assert render_head(204, [(b"x", value)]) == b"Status: 204 No Content\r\nx: " + value + b"\r\n\r\n"
+
+
+def test_names_are_checked_each_time_whatever_was_seen_before() -> None:
+    """Names that passed are remembered (a bounded set), so an app's usual
+    ones cost a lookup; a bytearray or memoryview name is checked each time,
+    and a bad one never joins them."""
+    bytes_like: list[Any] = [(bytearray(b"x-a"), b"1"), (memoryview(b"x-b"), b"2")]
+    head = render_head(200, bytes_like)
+    assert head.endswith(b"x-a: 1\r\nx-b: 2\r\n\r\n")
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            render_head(200, [(bytes_like[0][0].replace(b"-", b" "), b"1")])
+    many = [(b"x-%d" % i, b"v") for i in range(2000)]
+    assert render_head(200, many).count(b"\r\n") == 2002
+    with pytest.raises(ValueError):
+        render_head(200, [(b"x-1", b"v"), (b"x\r\n-1", b"v")])

@@ -4,6 +4,7 @@ is hard to make them do (backpressure, shutdown)."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -639,6 +640,36 @@ def test_the_scope_says_chunked_while_a_body_of_no_length_may_come() -> None:
         scope = make_scope(state, event, lambda: "peer", not codec.input_complete(1))
         assert scope is not None
         assert ((b"transfer-encoding", b"chunked") in scope["headers"]) is te
+
+
+async def test_log_lines_of_a_task_an_app_started_go_with_its_request(fastcgi_server: Server) -> None:
+    """A record made in a task of the app's own task group is its request's
+    too; context variables an app sets stay its request's (the next request
+    on the connection starts without them)."""
+    seen = contextvars.ContextVar[str]("seen", default="unset")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        before = seen.get()
+        seen.set(scope["query_string"].decode())
+
+        async def worker() -> None:
+            logging.getLogger("app.worker").error("from a worker of %s", seen.get())
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": before.encode()})
+
+    async with fastcgi_server(app, lifespan="off") as address, wire.Client.connect(address) as c:
+        await c.send(wire.request(1, params("/?first")))
+        first = await c.response(1)
+        await c.send(wire.request(2, params("/?second")))
+        second = await c.response(2)
+    assert b"ERROR app.worker: from a worker of first" in first.stderr
+    assert b"from a worker of second" in second.stderr and b"first" not in second.stderr
+    assert (first.body, second.body) == (b"unset", b"unset")
 
 
 @pytest.mark.parametrize("level", [logging.ERROR, None])

@@ -23,6 +23,7 @@ protocol itself is never parsed here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ import anyio
 from ..cgi.variables import scope_from_environ
 from ..errors import ClientDisconnect
 from ..types import Scope
-from .exchange import BODY_HIGH_WATER, FastCGIExchange, log
+from .exchange import BODY_HIGH_WATER, SERVING, FastCGIExchange, log
 from .protocol import Connection as Codec
 from .protocol import Event, ProtocolError, RequestBody, RequestBodyEnd, RequestStarted
 from .state import ServerState
@@ -108,6 +109,10 @@ class Connection(asyncio.Protocol):
         self._quiet = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._fresh = True  # no request has begun on it yet
+        # Each request's task gets a copy: its app's context variables are its
+        # own, and SERVING, set once here, costs no request a set.
+        self._context = contextvars.copy_context()
+        self._context.run(SERVING.set, self)
 
     async def run(self) -> None:
         """Serve the connection until it closes and its requests end; when
@@ -225,7 +230,8 @@ class Connection(asyncio.Protocol):
         if not server.slots.try_acquire(self._slot_freed):
             return False
         self._fresh = False
-        scope = make_scope(server, event, self.peer, not self.codec.input_complete(event.request_id))
+        input_done = event.input_done or self.codec.input_complete(event.request_id)
+        scope = make_scope(server, event, self.peer, not input_done)
         if scope is None:
             server.slots.release()
             self._reply(self.codec.end_request(event.request_id, 1))
@@ -236,7 +242,7 @@ class Connection(asyncio.Protocol):
         # on working after its response (Starlette's background tasks), and
         # each app gets its own copy of the context. request_done() forgets
         # it: cheaper than a done callback, which costs a loop callback.
-        self._tasks[exchange] = self._loop.create_task(exchange.run(server.app))
+        self._tasks[exchange] = self._loop.create_task(exchange.run(server.app), context=self._context.copy())
         return True
 
     def _slot_freed(self) -> None:
@@ -303,6 +309,17 @@ class Connection(asyncio.Protocol):
         if self.exchanges.get(exchange.request_id) is exchange:
             del self.exchanges[exchange.request_id]
         self.server.slots.release()
+
+    def serving(self) -> FastCGIExchange | None:
+        """The request whose task is running, or, in a task an app started,
+        the connection's one open request (None when several are open)."""
+        task = asyncio.current_task()
+        for exchange, own in self._tasks.items():
+            if own is task:
+                return exchange
+        if len(self.exchanges) == 1:
+            return next(iter(self.exchanges.values()))
+        return None
 
     # Closing
 

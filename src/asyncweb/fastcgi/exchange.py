@@ -29,8 +29,9 @@ log = logging.getLogger("asyncweb.fastcgi")
 # connection is not read any further, so the web server's send blocks.
 BODY_HIGH_WATER = 1 << 20
 
-# The request whose app is running in this task: what its log lines are for.
-_CURRENT: contextvars.ContextVar[FastCGIExchange | None] = contextvars.ContextVar("asyncweb_fastcgi", default=None)
+# The connection whose request this task serves (each request's task runs
+# in a copy of its connection's context): what its log lines are for.
+SERVING: contextvars.ContextVar[Link | None] = contextvars.ContextVar("asyncweb_fastcgi", default=None)
 
 
 class StderrLog(logging.Handler):
@@ -41,7 +42,8 @@ class StderrLog(logging.Handler):
     its END_REQUEST, stay in the process's own log only."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        exchange = _CURRENT.get()
+        conn = SERVING.get()
+        exchange = None if conn is None else conn.serving()
         if exchange is None or exchange.done or exchange.conn.broken:
             return
         try:
@@ -73,6 +75,9 @@ class Link(Protocol):
     def request_done(self, exchange: FastCGIExchange) -> None:
         """The app returned: forget the request and free its slot."""
 
+    def serving(self) -> FastCGIExchange | None:
+        """The request the running task serves, if it can be told."""
+
 
 class FastCGIExchange(Exchange):
     """One request: its body buffer (fed by the connection) and its
@@ -83,7 +88,9 @@ class FastCGIExchange(Exchange):
     def __init__(self, conn: Link, request_id: int, scope: Scope, content_length: str) -> None:
         # No CONTENT_LENGTH (a chunked upload nginx does not buffer), or no
         # number: the body ends with the empty STDIN record.
-        super().__init__(parse_length(content_length) if content_length else None, scope["method"] == "HEAD")
+        # The base named, not super(): 3.11 builds a super object per call,
+        # and these run for every request.
+        Exchange.__init__(self, parse_length(content_length) if content_length else None, scope["method"] == "HEAD")
         self.conn = conn
         self.request_id = request_id
         self.scope = scope
@@ -107,15 +114,15 @@ class FastCGIExchange(Exchange):
 
     # -- the connection's side ----------------------------------------------
     def feed(self, data: bytes) -> None:
-        super().feed(data)
+        Exchange.feed(self, data)
         self._wake()
 
     def end_body(self) -> None:
-        super().end_body()
+        Exchange.end_body(self)
         self._wake()
 
     def abort(self) -> None:
-        super().abort()
+        Exchange.abort(self)
         self._wake()
         self.conn.resume_reading()
 
@@ -163,7 +170,6 @@ class FastCGIExchange(Exchange):
     async def run(self, app: ASGIApp) -> None:
         """Call the app, and end the request whatever it does."""
         failed = False
-        _CURRENT.set(self)  # this task's own context: its log lines are this request's
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as exc:

@@ -76,6 +76,9 @@ class RequestStarted:
     params: dict[str, str]
     keep_conn: bool
     headers: list[tuple[bytes, bytes]] | None = field(default=None, compare=False)
+    # Its STDIN ended in the same records (a bodiless request from nginx);
+    # False says nothing: the end may follow in this read or a later one.
+    input_done: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -489,7 +492,7 @@ class Connection:
             return pos
         params, headers = unpack_request_params(data[start : start + clen])
         request.stage = _INPUT_DONE
-        events.append(RequestStarted(rid, params, request.keep_conn, headers))
+        events.append(RequestStarted(rid, params, request.keep_conn, headers, True))
         events.append(RequestBodyEnd(rid))
         return end + 16
 
