@@ -7,7 +7,8 @@ limits of 64 bytes a request and 128 a connection; bit 2 replies held back
 past 16 bytes (`held_back`, `resume()`).
 
 Invariants: only ProtocolError; no lone surrogate in the params; the same
-events (a request's adjacent body records joined), replies and outcome
+events (a request's adjacent body records joined, a request that came
+whole followed by the RequestBodyEnd it stands for), replies and outcome
 however the stream is cut; each RequestStarted's params make an ASGI scope
 (cgi.variables.scope_from_environ, as fastcgi/connection.make_scope does;
 a ValueError there is logged and refused, so allowed); and a server that
@@ -81,6 +82,8 @@ def summary(events: list[Event]) -> list[object]:
             out[-1] = RequestBody(event.request_id, last.data + event.data)
         elif not (isinstance(event, RequestBody) and not event.data):
             out.append(event)
+        if isinstance(event, RequestStarted) and event.input_done:
+            out.append(RequestBodyEnd(event.request_id))
     return out
 
 
@@ -105,7 +108,7 @@ def serve(payload: bytes, flags: int) -> None:
         rid = event.request_id
         if rid in answered:
             continue
-        if isinstance(event, RequestBodyEnd):
+        if isinstance(event, RequestBodyEnd) or (isinstance(event, RequestStarted) and event.input_done):
             replies += connection.stdout_and_end(rid, b"Status: 204\r\n\r\n")
             answered.add(rid)
         elif isinstance(event, RequestAborted):

@@ -25,12 +25,37 @@ from tests.fastcgi import wire
 PARAMS = [("REQUEST_METHOD", "POST"), ("SCRIPT_NAME", ""), ("PATH_INFO", "/x")]
 
 
+def spelled_out(events: list[Event]) -> list[Event]:
+    """`events` as reading record by record gives them: a request that came
+    whole (`input_done`) followed by the RequestBodyEnd it stands for."""
+    out: list[Event] = []
+    for event in events:
+        out.append(event)
+        if isinstance(event, RequestStarted) and event.input_done:
+            out.append(RequestBodyEnd(event.request_id))
+    return out
+
+
 def feed(conn: Connection, data: bytes, step: int | None = None) -> list[Event]:
+    """The events of `data` fed `step` bytes at a time, spelled out."""
     events: list[Event] = []
     step = step or len(data) or 1
     for i in range(0, len(data), step):
         events += conn.receive_data(data[i : i + step])
-    return events
+    return spelled_out(events)
+
+
+def test_nginx_bodiless_request_in_one_read_comes_whole() -> None:
+    """BEGIN_REQUEST, one PARAMS record, the empty PARAMS and the empty
+    STDIN in one read are one event; record by record they are two."""
+    data = wire.request(1, PARAMS)
+    whole = Connection().receive_data(data)
+    assert whole == [RequestStarted(1, dict(PARAMS), keep_conn=True)]
+    assert isinstance(whole[0], RequestStarted) and whole[0].input_done
+    in_pieces = Connection()
+    events = in_pieces.receive_data(data[:-8]) + in_pieces.receive_data(data[-8:])
+    assert events == [RequestStarted(1, dict(PARAMS), keep_conn=True), RequestBodyEnd(1)]
+    assert isinstance(events[0], RequestStarted) and not events[0].input_done
 
 
 def body_of(events: list[Event], rid: int = 1) -> bytes:
@@ -200,7 +225,7 @@ def test_abort_request() -> None:
 
 def test_second_request_without_multiplexing_gets_cant_mpx_conn() -> None:
     conn = Connection(max_requests=1)
-    events = conn.receive_data(wire.request(1, PARAMS) + wire.request(2, PARAMS))
+    events = spelled_out(conn.receive_data(wire.request(1, PARAMS) + wire.request(2, PARAMS)))
     assert [e.request_id for e in events] == [1, 1]
     records, _ = wire.parse(conn.data_to_send())
     assert [(r.type, r.request_id) for r in records] == [(wire.END_REQUEST, 2)]

@@ -236,7 +236,8 @@ class Connection(asyncio.Protocol):
             server.slots.release()
             self._reply(self.codec.end_request(event.request_id, 1))
             return True
-        exchange = FastCGIExchange(self, event.request_id, scope, event.params.get("CONTENT_LENGTH", ""))
+        content_length = event.params.get("CONTENT_LENGTH", "")
+        exchange = FastCGIExchange(self, event.request_id, scope, content_length, event.input_done)
         self.exchanges[event.request_id] = exchange
         # A task per request, so that nothing waits behind an app that goes
         # on working after its response (Starlette's background tasks), and

@@ -85,12 +85,14 @@ class FastCGIExchange(Exchange):
 
     __slots__ = ("_changed", "conn", "done", "request_id", "scope")
 
-    def __init__(self, conn: Link, request_id: int, scope: Scope, content_length: str) -> None:
+    def __init__(self, conn: Link, request_id: int, scope: Scope, content_length: str, ended: bool = False) -> None:
         # No CONTENT_LENGTH (a chunked upload nginx does not buffer), or no
         # number: the body ends with the empty STDIN record.
         # The base named, not super(): 3.11 builds a super object per call,
         # and these run for every request.
         Exchange.__init__(self, parse_length(content_length) if content_length else None, scope["method"] == "HEAD")
+        if ended:  # the request came whole: no RequestBodyEnd will come
+            Exchange.end_body(self)
         self.conn = conn
         self.request_id = request_id
         self.scope = scope

@@ -70,14 +70,14 @@ class ProtocolError(Exception):
 class RequestStarted:
     """PARAMS are complete: the application can be called. `headers` are
     the HTTP_* params as ASGI header pairs, in order (None when a name
-    repeats, and the joined values are only in `params`)."""
+    repeats, and the joined values are only in `params`). `input_done`:
+    the request came whole, its STDIN ended with its PARAMS (nginx's
+    bodiless request in one read), and no RequestBodyEnd follows."""
 
     request_id: int
     params: dict[str, str]
     keep_conn: bool
     headers: list[tuple[bytes, bytes]] | None = field(default=None, compare=False)
-    # Its STDIN ended in the same records (a bodiless request from nginx);
-    # False says nothing: the end may follow in this read or a later one.
     input_done: bool = field(default=False, compare=False)
 
 
@@ -493,7 +493,6 @@ class Connection:
         params, headers = unpack_request_params(data[start : start + clen])
         request.stage = _INPUT_DONE
         events.append(RequestStarted(rid, params, request.keep_conn, headers, True))
-        events.append(RequestBodyEnd(rid))
         return end + 16
 
     def _record(self, rtype: int, rid: int, content: bytes, events: list[Event]) -> None:
