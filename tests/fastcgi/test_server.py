@@ -151,9 +151,12 @@ async def test_closed_connection_disconnects_the_app(fastcgi_server: Server) -> 
             assert report(await c.response(1))["method"] == "GET"
 
 
-async def test_body_shorter_than_content_length_is_a_disconnect(fastcgi_server: Server) -> None:
+@pytest.mark.parametrize("body", [b"x" * 10, b""], ids=["short", "none, in one read"])
+async def test_body_shorter_than_content_length_is_a_disconnect(fastcgi_server: Server, body: bytes) -> None:
+    """Also when no body came at all, and the request came whole in one read
+    (the codec's bodiless shortcut)."""
     async with fastcgi_server(apps.app) as address, wire.Client.connect(address) as c:
-        await c.send(wire.request(1, params(CONTENT_LENGTH="100"), b"x" * 10))
+        await c.send(wire.request(1, params(CONTENT_LENGTH="100"), body))
         # The app is told the client went away, so it has nobody to answer.
         response = await c.response(1)
     assert response.status == 0 and response.body == b""

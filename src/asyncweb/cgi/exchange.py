@@ -26,7 +26,7 @@ class Exchange:
     know it (a chunked upload): the body then ends when its input does.
     """
 
-    __slots__ = ("_chunks", "_final_sent", "aborted", "body_complete", "buffered", "received", "remaining", "writer")
+    __slots__ = ("_chunks", "_final_sent", "aborted", "body_complete", "buffered", "remaining", "writer")
 
     def __init__(self, length: int | None, head_only: bool = False) -> None:
         self.remaining = length  # bytes still to come; None: unknown
@@ -34,7 +34,6 @@ class Exchange:
         # object fewer per request keeps the GC from running as often.
         self._chunks: list[bytes] | None = None
         self.buffered = 0  # fed, not yet handed to the app
-        self.received = 0
         self.body_complete = length == 0
         self._final_sent = False
         self.aborted = False
@@ -58,7 +57,6 @@ class Exchange:
         else:
             chunks.append(data)
         self.buffered += len(data)
-        self.received += len(data)
 
     def end_body(self) -> None:
         """The input ended. Short of the declared length, the upload was cut

@@ -87,11 +87,14 @@ class FastCGIExchange(Exchange):
 
     def __init__(self, conn: Link, request_id: int, scope: Scope, content_length: str, ended: bool = False) -> None:
         # No CONTENT_LENGTH (a chunked upload nginx does not buffer), or no
-        # number: the body ends with the empty STDIN record.
+        # number: the body ends with the empty STDIN record. `ended`: the
+        # request came whole, and no RequestBodyEnd will come: with no
+        # length, its body is empty; one declared and not sent ends short.
+        length = parse_length(content_length) if content_length else None
         # The base named, not super(): 3.11 builds a super object per call,
         # and these run for every request.
-        Exchange.__init__(self, parse_length(content_length) if content_length else None, scope["method"] == "HEAD")
-        if ended:  # the request came whole: no RequestBodyEnd will come
+        Exchange.__init__(self, 0 if ended and not length else length, scope["method"] == "HEAD")
+        if ended and length:
             Exchange.end_body(self)
         self.conn = conn
         self.request_id = request_id

@@ -420,8 +420,9 @@ class Connection:
             request = requests.get(rid)  # never id 0: that is a management record
             if request is None:
                 if rtype == _BEGIN_REQUEST and rid:
-                    if self._begin(rid, data[start:end], events):
-                        pos = self._bodiless(rid, data, pos, events)
+                    request = self._begin(rid, data[start:end])
+                    if request is not None:
+                        pos = self._bodiless(request, rid, data, pos, events)
                         continue
                 else:
                     self._record(rtype, rid, data[start:end], events)
@@ -465,14 +466,13 @@ class Connection:
             self._buffer = data[pos:]
         return _coalesce(events) if len(events) > 2 else events
 
-    def _bodiless(self, rid: int, data: bytes, pos: int, events: list[Event]) -> int:
+    def _bodiless(self, request: _Request, rid: int, data: bytes, pos: int, events: list[Event]) -> int:
         """A request without a body, as nginx sends it right after its
         BEGIN_REQUEST: one PARAMS record, then the empty PARAMS and the
         empty STDIN, matched at once. Returns the position after them, or
         `pos` for anything else (or a refused BEGIN_REQUEST), which the
         loop then reads record by record."""
-        request = self._requests.get(rid)
-        if request is None or len(data) - pos < 24 or rid >= len(_BODILESS_ENDS):
+        if len(data) - pos < 24 or rid >= len(_BODILESS_ENDS):
             return pos
         version: int
         rtype: int
@@ -502,7 +502,7 @@ class Connection:
             self._management(rtype, content)
             return
         if rtype == _BEGIN_REQUEST:
-            self._begin(rid, content, events)
+            self._begin(rid, content)
             return
         if rtype in _TO_WEB_SERVER:
             raise ProtocolError(f"record type {rtype} on request {rid} is not for a responder")
@@ -532,8 +532,8 @@ class Connection:
             body = bytes((rtype & 0xFF,)) + bytes(7)
             self._outgoing += pack_record(RecordType.UNKNOWN_TYPE, 0, body)
 
-    def _begin(self, rid: int, content: bytes, events: list[Event]) -> bool:
-        """Open request `rid`; False when it was refused (a reply is queued)."""
+    def _begin(self, rid: int, content: bytes) -> _Request | None:
+        """Open request `rid`; None when it was refused (a reply is queued)."""
         if len(content) != BEGIN_BODY.size:
             raise ProtocolError(f"BEGIN_REQUEST body of {len(content)} bytes")
         if rid in self._requests:
@@ -547,12 +547,12 @@ class Connection:
             multiplexing = self._max_requests > 1
             status = ProtocolStatus.OVERLOADED if multiplexing else ProtocolStatus.CANT_MPX_CONN
         if status is None:
-            self._requests[rid] = _Request(keep_conn)
-            return True
+            request = self._requests[rid] = _Request(keep_conn)
+            return request
         self._outgoing += end_request_record(rid, 0, status)
         if not keep_conn and not self._requests:
             self._close_requested = True
-        return False
+        return None
 
     def stdout(self, request_id: int, data: bytes) -> bytes:
         """Response bytes (a CGI response: headers, blank line, body)."""
