@@ -185,3 +185,23 @@ def test_a_server_with_no_port_gives_no_port_none() -> None:
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("testserver", "80")
     asked = environ_from_scope(asgi_scope(server=("testserver", None), headers=[(b"host", b"testserver:8080")]))
     assert asked["SERVER_PORT"] == "8080"
+
+
+def test_server_ports_are_read_each_as_its_own_and_remembered_boundedly() -> None:
+    """SERVER_PORT's numbers are remembered (a server has a few), which must
+    neither mix values up nor grow without bound."""
+
+    def server(port: str | None) -> object:
+        environ = {"REQUEST_METHOD": "GET", "SERVER_NAME": "example.org"}
+        if port is not None:
+            environ["SERVER_PORT"] = port
+        return scope_from_environ(environ)["server"]
+
+    for _ in range(2):
+        assert server("8080") == ("example.org", 8080)
+        assert server("443") == ("example.org", 443)
+        assert server(" 81 ") == ("example.org", 81)
+        assert server("\uff18\uff10") == server("http") == server(None) == ("example.org", 0)
+    for port in range(10000, 10200):
+        assert server(str(port)) == ("example.org", port)
+    assert len(environ._SERVER_PORTS) <= 64

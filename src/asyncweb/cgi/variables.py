@@ -20,6 +20,8 @@ SERVER_SOFTWARE = "asyncweb"
 # HTTP_CONTENT_*, and a de-chunked body must not claim to be chunked.
 _NOT_FORWARDED = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"})
 _TRUE = frozenset({"on", "1", "yes", "true"})
+# SERVER_PROTOCOL's usual values, looked up before the rule (the part after "HTTP/").
+_HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2.0": "2.0"}
 
 
 class InvalidLength(ValueError):
@@ -114,6 +116,18 @@ def header_name(key: str) -> bytes:
     return name
 
 
+# SERVER_PORT as a number, for each value met so far: a server's own ports
+# are a few, and int() of a string costs more than this lookup. Bounded.
+_SERVER_PORTS: dict[str | None, int] = {}
+
+
+def _server_port(text: str | None) -> int:
+    port = parse_length(text) or 0
+    if len(_SERVER_PORTS) < 64:
+        _SERVER_PORTS[text] = port
+    return port
+
+
 def _utf8(text: str) -> str:
     """A latin-1 decoded CGI value read as the UTF-8 it most likely is."""
     return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
@@ -166,11 +180,12 @@ def scope_from_environ(
     if host := get("REMOTE_ADDR"):
         client = host, parse_length(get("REMOTE_PORT")) or 0
     if host := get("SERVER_NAME"):
-        server = host, parse_length(get("SERVER_PORT")) or 0
+        port = get("SERVER_PORT")
+        server = host, _SERVER_PORTS.get(port) or _server_port(port)
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
+        "http_version": _HTTP_VERSIONS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "1.1"),
         "method": get("REQUEST_METHOD", "GET").upper(),
         "scheme": "https" if (https and https.lower() in _TRUE) or get("REQUEST_SCHEME") == "https" else "http",
         "path": (path if path.isascii() else _utf8(path)) or "/",
