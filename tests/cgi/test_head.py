@@ -55,15 +55,15 @@ def test_tabs_empty_values_and_obs_text_go_out_as_given(value: bytes) -> None:
 
 def test_names_are_checked_each_time_whatever_was_seen_before() -> None:
     """Names that passed are remembered (a bounded set), so an app's usual
-    ones cost a lookup; a bytearray or memoryview name is checked each time,
-    and a bad one never joins them."""
-    bytes_like: list[Any] = [(bytearray(b"x-a"), b"1"), (memoryview(b"x-b"), b"2")]
-    head = render_head(200, bytes_like)
-    assert head.endswith(b"x-a: 1\r\nx-b: 2\r\n\r\n")
+    ones cost a lookup; a bad one never joins them, and a name that is not
+    bytes (ASGI's type) is refused as the compiled build refuses it."""
     for _ in range(2):
         with pytest.raises(ValueError):
-            render_head(200, [(bytes_like[0][0].replace(b"-", b" "), b"1")])
+            render_head(200, [(b"x a", b"1")])
     many = [(b"x-%d" % i, b"v") for i in range(2000)]
     assert render_head(200, many).count(b"\r\n") == 2002
     with pytest.raises(ValueError):
         render_head(200, [(b"x-1", b"v"), (b"x\r\n-1", b"v")])
+    not_bytes: list[Any] = [(bytearray(b"x-a"), b"1")]
+    with pytest.raises(TypeError):
+        render_head(200, not_bytes)

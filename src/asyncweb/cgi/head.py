@@ -32,11 +32,7 @@ def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
     line = _STATUS_LINES.get(status) or b"Status: %d Unknown\r\n" % status
     parts: list[bytes] = []
     for name, value in headers:
-        try:
-            known = name in _TOKENS
-        except TypeError:  # a bytearray: checked each time
-            known = False
-        if not known:
+        if name not in _TOKENS:
             _check_name(name)
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
@@ -51,6 +47,6 @@ def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
 
 def _check_name(name: bytes) -> None:
     if not _TOKEN.fullmatch(name):
-        raise ValueError(f"invalid response header name {bytes(name)[:200]!r}")
-    if type(name) is bytes and len(_TOKENS) < _TOKENS_MAX:
+        raise ValueError(f"invalid response header name {name[:200]!r}")
+    if len(_TOKENS) < _TOKENS_MAX:
         _TOKENS.add(name)
