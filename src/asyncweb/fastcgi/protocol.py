@@ -265,13 +265,14 @@ def end_request_record(request_id: int, app_status: int, status: ProtocolStatus)
 
 # Stages of a request's input: PARAMS, then STDIN, then nothing.
 _IN_PARAMS, _IN_BODY, _INPUT_DONE = 0, 1, 2
-# The empty STDOUT and a successful END_REQUEST for the first request ids.
-_COMPLETE_IDS = 16
-_COMPLETE = [
-    _CLOSING.pack(VERSION, _STDOUT, i, 0, 0, VERSION, _END_REQUEST, i, 8, 0, 0, 0) for i in range(_COMPLETE_IDS)
+# Records prebuilt for the first request ids (web servers use the low ones):
+# the empty STDOUT and a successful END_REQUEST, and the empty PARAMS and
+# the empty STDIN.
+_LOW_IDS = 16
+_COMPLETE = [_CLOSING.pack(VERSION, _STDOUT, i, 0, 0, VERSION, _END_REQUEST, i, 8, 0, 0, 0) for i in range(_LOW_IDS)]
+_BODILESS_ENDS = [
+    HEADER.pack(VERSION, _PARAMS, i, 0, 0) + HEADER.pack(VERSION, _STDIN, i, 0, 0) for i in range(_LOW_IDS)
 ]
-# The empty PARAMS and the empty STDIN records of the first request ids.
-_BODILESS_ENDS = [HEADER.pack(VERSION, _PARAMS, i, 0, 0) + HEADER.pack(VERSION, _STDIN, i, 0, 0) for i in range(16)]
 
 
 class _Request:
@@ -475,7 +476,7 @@ class Connection:
         empty STDIN, matched at once. Returns the position after them, or
         `pos` for anything else (or a refused BEGIN_REQUEST), which the
         loop then reads record by record."""
-        if len(data) - pos < 24 or rid >= len(_BODILESS_ENDS):
+        if len(data) - pos < 24 or rid >= _LOW_IDS:
             return pos
         version: int
         rtype: int
@@ -596,7 +597,7 @@ class Connection:
             return out + end_request_record(request_id, app_status, status)
         # Empty STDOUT then END_REQUEST, in one pack: every response ends so,
         # most of them successfully and on a low request id.
-        if not (app_status or status) and request_id < _COMPLETE_IDS:  # REQUEST_COMPLETE is 0
+        if not (app_status or status) and request_id < _LOW_IDS:  # REQUEST_COMPLETE is 0
             return _COMPLETE[request_id]
         stdout_end = (VERSION, _STDOUT, request_id, 0, 0)
         return _CLOSING.pack(*stdout_end, VERSION, _END_REQUEST, request_id, 8, 0, app_status, status)

@@ -138,12 +138,12 @@ class _Connections:
         self.open.add(connection)
         return connection
 
-    async def serve(self, state: ServerState, connection: Connection) -> None:
+    async def serve(self, connection: Connection) -> None:
         try:
             await connection.run()
         finally:
             self.open.discard(connection)
-            if state.stopping and not self.open:
+            if connection.server.stopping and not self.open:
                 self.idle.set()
 
 
@@ -324,7 +324,7 @@ async def _accept(
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setblocking(False)
-            tasks.start_soon(connections.serve, state, connections.add(state, client))
+            tasks.start_soon(connections.serve, connections.add(state, client))
 
 
 async def _watch_signals(stop: anyio.Event, scope_owner: TaskGroup) -> None:
