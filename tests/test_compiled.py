@@ -1,6 +1,6 @@
 """The FastCGI hot path compiled with mypyc, as release wheels carry it,
 must behave as the plain modules do: the FastCGI tests (nginx, lighttpd and
-cgi-fcgi included), the CGI tests and the tests of the compiled modules
+cgi-fcgi included), the CGI and WSGI tests and the tests of the compiled modules
 run again against that build."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import pytest
 
 from tests import compiled
 
-# The tests of the compiled modules (fastcgi/protocol, cgi/variables, cgi/head)
-# and of what runs through them.
+# The tests of the compiled modules (fastcgi/protocol, cgi/variables,
+# cgi/head, cgi/writer, _fieldsyntax) and of what runs through them.
 COMPILED_TESTS = (
     "tests/fastcgi",
-    "tests/cgi/test_cgi.py",
-    "tests/cgi/test_head.py",
-    "tests/cgi/test_variables.py",
+    "tests/cgi",
+    "tests/wsgi",
     "tests/test_gateways.py",
+    "tests/test_fieldsyntax.py",
+    "tests/test_headers.py",
 )
 
 

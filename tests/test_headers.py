@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from asyncweb.headers import Headers, MutableHeaders, check_name, join_header_values, parse_length
+from asyncweb.headers import Headers, MutableHeaders
 
 RAW = [(b"x-dup", b"1"), (b"content-type", b"text/x"), (b"x-dup", b"2"), (b"cookie", b"a=1"), (b"cookie", b"b=2")]
 
@@ -39,14 +37,6 @@ def test_get_list_and_get_joined() -> None:
 
 def test_values_are_latin_1() -> None:
     assert Headers([(b"x", "café".encode("latin-1"))])["x"] == "café"
-
-
-@pytest.mark.parametrize(
-    ("name", "separator"),
-    [("cookie", "; "), ("Cookie", "; "), ("HTTP_COOKIE", "; "), ("accept", ", "), ("set-cookie", ", ")],
-)
-def test_join_header_values(name: str, separator: str) -> None:
-    assert join_header_values(name, ["a", "b", "c"]) == separator.join("abc")
 
 
 def test_response_headers_keep_repeats_and_order() -> None:
@@ -93,42 +83,6 @@ def test_response_headers_take_tabs_and_latin_1(value: str) -> None:
 def test_a_response_header_value_must_be_a_string() -> None:
     with pytest.raises(TypeError):
         MutableHeaders().add("X-A", 1)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("name", ["", "a b", "a:b", "a\r\nb", "é", "x\n", "(x)", 7, None])
-def test_check_name_refuses_what_is_no_token(name: Any) -> None:
-    with pytest.raises(ValueError):
-        check_name(name)
-    with pytest.raises(ValueError):
-        MutableHeaders().add(name, "v")
-
-
-@pytest.mark.parametrize("name", ["X-A", "content-type", "!#$%&'*+-.^_`|~09"])
-def test_check_name_takes_tokens(name: str) -> None:
-    assert check_name(name) == name
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("5", 5),
-        (" 5 ", 5),
-        ("05", 5),
-        ("0", 0),
-        ("123456789012", 123456789012),
-        (None, None),
-        ("", None),
-        ("²", None),
-        ("١٢", None),
-        ("-1", None),
-        ("+5", None),
-        ("5 5", None),
-        ("0x10", None),
-        ("1e3", None),
-    ],
-)
-def test_parse_length(value: str | None, expected: int | None) -> None:
-    assert parse_length(value) == expected
 
 
 def test_a_name_latin_1_cannot_carry_is_simply_not_there() -> None:

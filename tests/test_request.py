@@ -222,7 +222,7 @@ def test_scope_from_environ_survives_odd_ports() -> None:
 
 
 def test_parse_length() -> None:
-    from asyncweb.headers import parse_length
+    from asyncweb._fieldsyntax import parse_length
 
     assert [parse_length(v) for v in ("12", " 7 ", None, "", "-1", "1e3", "\xb2", "١٢")] == [12, 7] + [None] * 6
 

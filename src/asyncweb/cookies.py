@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from .headers import TOKEN, check_value
+from ._fieldsyntax import TOKEN, check_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # datetime is imported only by who sets such a cookie: a CGI start-up spares it

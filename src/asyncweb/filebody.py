@@ -17,7 +17,7 @@ import logging
 import os
 import stat
 
-from .headers import check_value
+from ._fieldsyntax import check_value
 from .types import PATHSEND
 
 TYPE_CHECKING = False

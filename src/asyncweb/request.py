@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
+from ._fieldsyntax import parse_length
 from .cookies import parse_cookies
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
 from .forms.reader import FormData, form_type, read_form
 from .forms.uploads import UploadFile
-from .headers import Headers, parse_length
+from .headers import Headers
 from .multidict import MultiDict
 from .query import parse_query
 from .types import CGI_ENVIRON, Message, Receive, Scope, has_event_loop, overload

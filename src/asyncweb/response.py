@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
 
+from ._fieldsyntax import check_value
 from .cookies import format_set_cookie
 from .errors import reason_phrase
-from .headers import MutableHeaders, RawHeaders, check_value
+from .headers import MutableHeaders, RawHeaders
 from .types import PATHSEND, Receive, Scope, Send, has_event_loop
 
 TYPE_CHECKING = False

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asyncweb._fieldsyntax import join_header_values
 from asyncweb.fastcgi.protocol import (
     Connection,
     Event,
@@ -19,7 +20,6 @@ from asyncweb.fastcgi.protocol import (
     RequestStarted,
     unpack_request_params,
 )
-from asyncweb.headers import join_header_values
 from tests.fastcgi import wire
 
 PARAMS = [("REQUEST_METHOD", "POST"), ("SCRIPT_NAME", ""), ("PATH_INFO", "/x")]

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from .._fieldsyntax import check_name, check_value, join_header_values
 from .._importer import app_arguments, load_app
-from ..headers import check_name, check_value, join_header_values
 from ..query import build_query
 from ..response import Response
 from ..types import PATHSEND, ASGIApp

@@ -16,8 +16,8 @@ import io
 import logging
 import os
 
+from .._fieldsyntax import parse_length
 from ..filebody import open_regular, shrank_message
-from ..headers import parse_length
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..headers import join_header_values, parse_length
+from .._fieldsyntax import join_header_values, parse_length
 from ..types import CGI_ENVIRON, Scope
 from ..urls import split_path, strip_port, valid_host
 
@@ -153,12 +153,14 @@ def scope_from_environ(
     if headers is None:
         headers = []
         header_names = HEADER_NAMES
-        for key, text in environ.items():
+        # By key: a WSGI environ holds more than str beside the variables
+        # (wsgi.input), which the compiled build's str values would refuse.
+        for key in environ:
             name = header_names.get(key)
             if name is None:
                 name = header_name(key)
             if name is not NOT_A_HEADER:
-                headers.append((name, text.encode("latin-1")))
+                headers.append((name, environ[key].encode("latin-1")))
     # The body's headers first, as CGI lists them apart. A body of unknown
     # length (CONTENT_LENGTH=-1 from Caddy, none but a Transfer-Encoding
     # from Apache) is said to be chunked, as an HTTP server's scope says it.

@@ -17,9 +17,9 @@ from typing import Protocol
 
 import anyio
 
+from .._fieldsyntax import parse_length
 from ..cgi.exchange import Exchange
 from ..errors import ClientDisconnect
-from ..headers import parse_length
 from ..types import ASGIApp, Message, Scope
 from .protocol import Connection as Codec
 

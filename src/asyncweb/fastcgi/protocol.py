@@ -17,8 +17,8 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from .._fieldsyntax import join_header_values
 from ..cgi.variables import HEADER_NAMES, NOT_A_HEADER, header_name
-from ..headers import join_header_values
 
 VERSION = 1
 HEADER = struct.Struct(">BBHHBx")
