@@ -12,7 +12,9 @@ the difference over 2N is the cost of one request, start-up cancelled out:
   `n/a` for a target an older tree does not have);
 - `fastcgi/SERVER`: nginx's bytes for a GET through asyncweb's FastCGI
   connection and through uvicorn's httptools protocol, with fake
-  transports (`fastcgi.py --in-process`);
+  transports (`fastcgi.py --in-process`); `fastcgi/asyncweb-mypyc` runs
+  asyncweb as a release wheel carries it, the tree's own
+  `tests.compiled.build` made first (`n/a` where it cannot be built);
 - `cgi/VARIANT`: one whole CGI hello process of each of
   `cgi_startup.py`'s variants (instructions per process, not per request).
 
@@ -32,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ from .report import markdown
 
 HERE = Path(__file__).resolve().parents[1]
 ROUTES = ("hello", "query", "form", "cookies")
-FASTCGI_SERVERS = ("asyncweb", "uvicorn")
+FASTCGI_SERVERS = ("asyncweb", "asyncweb-mypyc", "uvicorn")
 # The fake-transport benchmark serves this many connections at once: N must
 # be a multiple of it.
 FASTCGI_CONNECTIONS = 64
@@ -56,6 +59,8 @@ asyncio.run(time_batch(app, route, 20))  # imports and caches warmed alike in bo
 asyncio.run(time_batch(app, route, int(sys.argv[3])))
 """
 _COLLECTED = re.compile(rb"Collected : (\d+)")
+_BUILD = "import sys; from pathlib import Path; from tests.compiled import build; build(Path(sys.argv[1]))"
+_MYPYC = "-mypyc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +82,37 @@ class Scenario:
         if kind == "app":
             return [sys.executable, "-c", _APP_WORKER, rest[0], rest[1], str(requests)], env
         if kind == "fastcgi":
+            server = rest[0].removesuffix(_MYPYC)
+            if server != rest[0]:
+                env["PYTHONPATH"] = f"{compiled_site(tree, folder)}{os.pathsep}{path}"
             script = str(tree / "benchmarks" / "fastcgi.py")
-            argv = [sys.executable, script, "--in-process", "--servers", rest[0], "--repeat", "1"]
+            argv = [sys.executable, script, "--in-process", "--servers", server, "--repeat", "1"]
             return [*argv, "--requests", str(requests), "--connections", str(FASTCGI_CONNECTIONS)], env
         # As a CGI host runs it: its variables and nothing else.
         environ, sources = _cgi_startup(tree, folder)
         script_path = folder / f"{tree.name}-{rest[0]}.py"
         script_path.write_text(sources[CGI_VARIANTS[rest[0]]])
         return [sys.executable, str(script_path)], dict(environ, PYTHONPATH=f"{tree}/src", PYTHONHASHSEED="0")
+
+
+_sites: dict[Path, Path | None] = {}
+_sites_lock = threading.Lock()
+
+
+def compiled_site(tree: Path, folder: Path) -> Path | None:
+    """The tree's mypyc build, unpacked once per run for PYTHONPATH; None
+    where it cannot be built (the reason goes to stderr)."""
+    with _sites_lock:
+        if tree not in _sites:
+            site = Path(tempfile.mkdtemp(dir=folder))
+            env = dict(os.environ, PYTHONPATH=f"{tree}/src{os.pathsep}{tree}")
+            done = subprocess.run(
+                [sys.executable, "-c", _BUILD, str(site)], env=env, cwd=tree, capture_output=True, text=True
+            )
+            if done.returncode:
+                print(f"no mypyc build of {tree}:\n{done.stderr[-1000:]}", file=sys.stderr)
+            _sites[tree] = None if done.returncode else site
+        return _sites[tree]
 
 
 def _cgi_startup(tree: Path, folder: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -124,6 +152,8 @@ def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> floa
     """Instructions per request (per process for a CGI variant); None for a
     target the tree does not have."""
     if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1]):
+        return None
+    if scenario.name.endswith(_MYPYC) and compiled_site(tree, folder) is None:
         return None
     if not scenario.per_request:
         # The second of two runs: the first may compile and write .pyc files.

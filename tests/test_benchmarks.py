@@ -5,6 +5,8 @@ that is not installed is skipped, saying so."""
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
 import subprocess
 import sys
 
@@ -98,3 +100,19 @@ def test_asyncweb_reads_a_form_under_granian() -> None:
         pytest.skip("the granian stack needs granian (pip install -e '.[bench]')")
     with over_http.servers(["raw", "asyncweb"], "granian") as ports:
         over_http.check(ports, ["form"], "granian")
+
+
+@pytest.mark.slow
+def test_the_instruction_counts_cover_both_builds_of_the_fastcgi_server() -> None:
+    if shutil.which("valgrind") is None:
+        pytest.skip("the instruction counts need valgrind (Debian: valgrind)")
+    command = [sys.executable, "-m", "benchmarks", "instructions", "--only", "fastcgi/asyncweb", "--requests", "64"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    rows = dict(re.findall(r"^\| (fastcgi/\S+) \| ([\d,]+|n/a) \|$", result.stdout, re.MULTILINE))
+    assert set(rows) == {"fastcgi/asyncweb", "fastcgi/asyncweb-mypyc"}, result.stdout
+    if rows["fastcgi/asyncweb-mypyc"] == "n/a":
+        pytest.skip(f"no mypyc build here: {result.stderr[-500:]}")
+    # The compiled row runs the extensions, not the sources beside them.
+    pure, compiled = (int(rows[name].replace(",", "")) for name in ("fastcgi/asyncweb", "fastcgi/asyncweb-mypyc"))
+    assert compiled < 0.8 * pure, rows
