@@ -181,3 +181,42 @@ def test_browser_rules_are_enforced_rather_than_silently_broken() -> None:
         with pytest.raises(ValueError, match="path='/'"):
             format_set_cookie(name, "1", secure=True, path="/app")
     assert format_set_cookie("__Host-a", "1", secure=True) == "__Host-a=1; Path=/; Secure"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=12))
+def test_a_value_is_taken_exactly_when_it_is_printable_ascii_without_a_semicolon(value: str) -> None:
+    # The rule written out character by character: what ends a cookie or
+    # its header line early is refused, the rest taken as it is.
+    safe = all(0x20 <= ord(c) <= 0x7E and c != ";" for c in value)
+    if safe:
+        assert format_set_cookie("a", value) == f"a={value}; Path=/"
+    else:
+        with pytest.raises(ValueError):
+            format_set_cookie("a", value)
+
+
+def test_a_name_once_taken_does_not_open_the_way_for_a_lookalike() -> None:
+    # Names found good are remembered; only the same string is taken so.
+    assert format_set_cookie("sid", "1") == "sid=1; Path=/"
+    for bad in ("sid ", "sid\r\n", " sid", "sid;"):
+        with pytest.raises(ValueError, match="invalid cookie name"):
+            format_set_cookie(bad, "1")
+    with pytest.raises(ValueError, match="invalid cookie name"):
+        format_set_cookie(["sid"], "1")  # type: ignore[arg-type]
+
+
+def test_max_age_as_a_number_or_a_timedelta() -> None:
+    assert format_set_cookie("a", "1", max_age=60) == "a=1; Path=/; Max-Age=60"
+    assert format_set_cookie("a", "1", max_age=timedelta(minutes=1)) == "a=1; Path=/; Max-Age=60"
+    assert format_set_cookie("a", "1", max_age=59.9) == "a=1; Path=/; Max-Age=59"  # type: ignore[arg-type]
+
+
+def test_set_cookies_are_sent_in_order_and_read_back_as_text() -> None:
+    response = Response()
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2", httponly=True)
+    response.set_cookie("a", "3")  # the same name, path and domain: replaced where it was
+    assert response.cookies == ["a=3; Path=/", "b=2; Path=/; HttpOnly"]
+    assert [v for k, v in response.raw_headers() if k == b"set-cookie"] == [b"a=3; Path=/", b"b=2; Path=/; HttpOnly"]
+    assert ("Set-Cookie", "b=2; Path=/; HttpOnly") in response.header_items()
+    assert Response().cookies == []

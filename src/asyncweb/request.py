@@ -218,8 +218,13 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            header = self.headers.get_joined("cookie")
-            self._cookies = parse_cookies(header) if header else {}
+            # Read off the scope's list, as Headers.get_joined would, without
+            # making the Headers: most handlers that read cookies read no header.
+            values = []
+            for name, value in self.scope.get("headers", ()):
+                if name == b"cookie":
+                    values.append(value)
+            self._cookies = parse_cookies(b"; ".join(values).decode("latin-1")) if values else {}
         return self._cookies
 
     def get_header(self, name: str, default: str | None = None) -> str | None:

@@ -60,7 +60,8 @@ class Response:
         self.reason: str | None = None
         # Made on first use: most answers set no header of their own.
         self._headers = None if headers is None else MutableHeaders(headers)
-        self._cookies: dict[tuple[str, str | None, str | None], str] = {}
+        # Made on first use too; each Set-Cookie kept as the pair it is sent as.
+        self._cookies: dict[tuple[str, str | None, str | None], tuple[bytes, bytes]] | None = None
         self.body: bytes | AsyncIterable[bytes] | FileBody = b""
         self._file: FileBody | None = None  # the body set_file set, until it is closed
         self._text = False
@@ -95,7 +96,8 @@ class Response:
         if self._file is not None:  # a file set before is not sent: closed now
             self.close()
         if isinstance(body, str):
-            self.body, self._text = body.encode("utf-8"), True
+            self.body = body.encode("utf-8")
+            self._text = True
         elif isinstance(body, (bytes, bytearray, memoryview)):  # a tuple: isinstance checks it faster than a union
             self.body, self._text = bytes(body), False
         elif isinstance(body, AsyncIterable):
@@ -164,7 +166,9 @@ class Response:
         line = format_set_cookie(
             name, value, path, comment, domain, max_age, expires, secure, httponly, samesite, partitioned
         )
-        self._cookies[name, domain, path] = line
+        if self._cookies is None:
+            self._cookies = {}
+        self._cookies[name, domain, path] = (b"set-cookie", line.encode("latin-1"))
 
     def expire_cookie(self, name: str, path: str | None = "/", domain: str | None = None) -> None:
         """Tell the browser to drop a cookie (it must match its path and domain)."""
@@ -175,7 +179,8 @@ class Response:
     @property
     def cookies(self) -> list[str]:
         """The Set-Cookie values, in the order they were set."""
-        return list(self._cookies.values())
+        cookies = self._cookies
+        return [] if cookies is None else [line.decode("latin-1") for _, line in cookies.values()]
 
     # -- helpers --------------------------------------------------------------
     def redirect(self, url: str, status: int = 302) -> None:
@@ -220,7 +225,7 @@ class Response:
             items += [pair for pair in self._headers.items() if pair[0].lower() != "content-type"]
         if length is not None:
             items.append(("Content-Length", length))
-        items += [("Set-Cookie", line) for line in self._cookies.values()]
+        items += [("Set-Cookie", line) for line in self.cookies]
         return items
 
     def raw_headers(self) -> RawHeaders:
@@ -235,7 +240,7 @@ class Response:
             else:
                 raw = [_TEXT_DEFAULT_RAW] if self._text else []
             if self._cookies:
-                raw += [(b"set-cookie", line.encode("latin-1")) for line in self._cookies.values()]
+                raw += self._cookies.values()
             return raw
         content_type, length = self._completions()
         raw = [] if content_type is None else [(b"content-type", content_type.encode("latin-1"))]
@@ -244,7 +249,7 @@ class Response:
         if length is not None:
             raw.append((b"content-length", length.encode("ascii")))
         if self._cookies:
-            raw += [(b"set-cookie", line.encode("latin-1")) for line in self._cookies.values()]
+            raw += self._cookies.values()
         return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -302,7 +307,7 @@ class Response:
         lines = [self.status_line(), "headers:"]
         lines += [f"  {name}: {value}" for name, value in self.headers.items()]
         lines.append("cookies:" + ("" if self._cookies else " (none)"))
-        lines += [f"  {line}" for line in self._cookies.values()]
+        lines += [f"  {line}" for line in self.cookies]
         if isinstance(self.body, bytes):
             lines.append(f"body: {len(self.body)} bytes")
             if self.body:
