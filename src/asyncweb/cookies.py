@@ -17,7 +17,14 @@ _GOOD_NAMES: dict[str, None] = {}
 # RFC 9110 5.6.7 IMF-fixdate names, fixed English whatever the locale.
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+# The SameSite attribute as written, by the value given in lower case and
+# as written (looked up first: most code writes it so).
+_SAMESITE = {name: f"; SameSite={name.title()}" for name in ("strict", "lax", "none")}
+_SAMESITE |= {name.title(): attribute for name, attribute in _SAMESITE.items()}
+_SAMESITE_NONE = _SAMESITE["none"]
+# "; Max-Age=N" for the ages already written: an app sets a few, again and
+# again, and formatting an int costs several times the lookup. Bounded.
+_MAX_AGES: dict[int, str] = {}
 # What str.strip() takes off ASCII text.
 _SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
 # A backslash escape in a quoted value: three octal digits (as http.cookies
@@ -38,13 +45,15 @@ def parse_cookies(header: str) -> dict[str, str]:
     if not header.isascii():
         return _parse_non_ascii(header)
     cookies: dict[str, str] = {}
-    for chunk in header.split(";"):  # the common case: all ASCII, nothing quoted
+    for chunk in header.split(";"):  # the common case: all ASCII
         name, eq, value = chunk.partition("=")
         name = name.strip()
-        if not eq or not name or name in cookies:
-            continue
-        value = value.strip()
-        cookies[name] = _unquote(value) if '"' in value else value  # the `in` test is the cheap one
+        if eq and name and name not in cookies:
+            cookies[name] = value.strip()
+    if '"' in header:  # quoted values are rare: unquoted once all are read, not tested one by one
+        for name, value in cookies.items():
+            if '"' in value:
+                cookies[name] = _unquote(value)
     return cookies
 
 
@@ -114,6 +123,14 @@ def _http_date(expires: datetime | float) -> str:
     )
 
 
+def _max_age(max_age: int | timedelta) -> str:
+    seconds = int(max_age.total_seconds()) if hasattr(max_age, "total_seconds") else int(max_age)
+    attribute = f"; Max-Age={seconds}"
+    if type(max_age) is int and len(_MAX_AGES) < 1024:
+        _MAX_AGES[max_age] = attribute
+    return attribute
+
+
 def format_set_cookie(
     name: str,
     value: str,
@@ -147,11 +164,10 @@ def format_set_cookie(
     if path is not None:
         line += "; Path=/" if path == "/" else f"; Path={_check(path, 'cookie path')}"  # the default needs no check
     if max_age is not None:
-        if type(max_age) is int:
-            seconds = max_age
-        else:
-            seconds = int(max_age.total_seconds()) if hasattr(max_age, "total_seconds") else int(max_age)
-        line += f"; Max-Age={seconds}"
+        attribute = _MAX_AGES.get(max_age) if type(max_age) is int else None
+        if attribute is None:
+            attribute = _max_age(max_age)
+        line += attribute
     if expires is not None:
         line += f"; Expires={_http_date(expires)}"
     if secure:
@@ -159,19 +175,19 @@ def format_set_cookie(
     if httponly:
         line += "; HttpOnly"
     if samesite is not None:
-        canonical = _SAMESITE.get(samesite.lower())
-        if canonical is None:
+        attribute = _SAMESITE.get(samesite) or _SAMESITE.get(samesite.lower())
+        if attribute is None:
             raise ValueError(f"samesite must be Strict, Lax or None, not {samesite!r}")
-        if canonical == "None" and not secure:
+        if attribute is _SAMESITE_NONE and not secure:
             raise ValueError("browsers drop SameSite=None cookies without secure=True")
-        line += f"; SameSite={canonical}"
+        line += attribute
     if partitioned:
         if not secure:
             raise ValueError("browsers drop Partitioned cookies without secure=True")
         line += "; Partitioned"
     if comment is not None:
         line += f"; Comment={_check(comment, 'cookie comment')}"
-    if name.startswith("__"):  # the prefixes browsers enforce, in any case (RFC 6265bis 4.1.3)
+    if name[0] == "_" and name.startswith("__"):  # the prefixes browsers enforce, in any case (RFC 6265bis 4.1.3)
         prefix = name[:9].lower()
         if prefix.startswith(("__secure-", "__host-")) and not secure:
             raise ValueError(f"a cookie named {name!r} needs secure=True")
