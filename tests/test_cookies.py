@@ -220,3 +220,15 @@ def test_set_cookies_are_sent_in_order_and_read_back_as_text() -> None:
     assert [v for k, v in response.raw_headers() if k == b"set-cookie"] == [b"a=3; Path=/", b"b=2; Path=/; HttpOnly"]
     assert ("Set-Cookie", "b=2; Path=/; HttpOnly") in response.header_items()
     assert Response().cookies == []
+
+
+def test_what_is_remembered_of_written_cookies_stays_bounded() -> None:
+    from asyncweb import cookies
+
+    for i in range(3000):
+        assert format_set_cookie(f"n{i}", "1", max_age=i) == f"n{i}=1; Path=/; Max-Age={i}"
+    assert len(cookies._GOOD_NAMES) <= 1024 and len(cookies._MAX_AGES) <= 1024
+    # Past the bound, names are still checked and ages still written.
+    assert format_set_cookie("n2999", "1", max_age=2999) == "n2999=1; Path=/; Max-Age=2999"
+    with pytest.raises(ValueError, match="invalid cookie name"):
+        format_set_cookie("n 3000", "1")
