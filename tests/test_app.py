@@ -297,3 +297,30 @@ async def test_unknown_scope_type_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="'telepathy'"):
         await call(App(handler), {"type": "telepathy"}, [])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "status", "sent"),
+    [("GET", 200, b"text\n"), ("HEAD", 200, b""), ("GET", 204, b""), ("GET", 304, b""), ("GET", 201, b"text\n")],
+)
+async def test_the_app_sends_a_body_only_where_the_method_and_status_allow_one(
+    method: str, status: int, sent: bytes
+) -> None:
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        response.set_status(status)
+        response.set_body("text\n")
+
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "method": method, "path": "/", "query_string": b"", "headers": []}
+    await App(handler)(scope, receive, send)
+    start, body = messages
+    assert start["status"] == status
+    assert body == {"type": "http.response.body", "body": sent, "more_body": False}

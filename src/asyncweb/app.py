@@ -10,7 +10,7 @@ from ._config import Config, digest_name
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
-from .response import Response
+from .response import Response, has_no_body
 from .types import Message, Receive, Scope, Send, has_event_loop
 from .urls import host_allowed, strip_port, valid_host
 
@@ -147,10 +147,11 @@ class App:
             await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
             body = response.body
             try:
-                if isinstance(body, bytes):  # the common case, in one message as send_body sends it
-                    status = response.status
-                    skip = scope["method"] == "HEAD" or status < 200 or status == 204 or status == 304  # has_no_body
-                    await send({"type": "http.response.body", "body": b"" if skip else body, "more_body": False})
+                if type(body) is bytes:  # the common case, in one message as send_body sends it
+                    # A 200 has a body: the status test spares has_no_body's call for nearly every answer.
+                    if (response.status != 200 and has_no_body(response.status)) or scope["method"] == "HEAD":
+                        body = b""
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
                 else:
                     await self._send_stream(response, scope, send, request)
             except ClientDisconnect:
