@@ -95,8 +95,13 @@ def test_urlencoded_body_round_trips_through_the_app_at_any_chunking(
 
 # -- multipart -------------------------------------------------------------------
 BOUNDARY_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'()+_,-./:=?"
-# Anything but what browsers percent-encode in names (", CR, LF).
-name_text = st.text(st.characters(exclude_characters='"\r\n', exclude_categories=["Cs"]), max_size=12)
+# Anything but what browsers percent-encode in names (", CR, LF), and but
+# two backslashes in a row: the parser reads `\\` in a quoted value as
+# curl's escaped backslash, by design (forms/part_headers.py), so a name
+# holding one would be read back with a single backslash.
+name_text = st.text(st.characters(exclude_characters='"\r\n', exclude_categories=["Cs"]), max_size=12).filter(
+    lambda text: "\\\\" not in text
+)
 content_types = st.sampled_from(
     [None, "application/octet-stream", "text/plain", "image/png", "text/plain; charset=utf-8"]
 )
