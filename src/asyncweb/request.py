@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
-from ._fieldsyntax import parse_length
+from ._fieldsyntax import join_header_values, parse_length
 from .cookies import parse_cookies
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
 from .forms.reader import FormData, form_type, read_form
@@ -218,13 +218,16 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            # Read off the scope's list, as Headers.get_joined would, without
+            # Headers.get_joined("cookie"), read off the scope's list without
             # making the Headers: most handlers that read cookies read no header.
             values = []
             for name, value in self.scope.get("headers", ()):
                 if name == b"cookie":
-                    values.append(value)
-            self._cookies = parse_cookies(b"; ".join(values).decode("latin-1")) if values else {}
+                    values.append(value.decode("latin-1"))
+            if values:  # several fields (HTTP/2 splits them) are joined by the one rule
+                self._cookies = parse_cookies(values[0] if len(values) == 1 else join_header_values("cookie", values))
+            else:
+                self._cookies = {}
         return self._cookies
 
     def get_header(self, name: str, default: str | None = None) -> str | None:
