@@ -111,6 +111,13 @@ def test_the_fast_path_keeps_none_and_empty_values_apart() -> None:
     assert whole(b"a&b=", config()) == ("parsed", [("a", None), ("b", "")])
 
 
+def test_the_fast_path_pairs_names_and_values_only_where_every_item_has_one_equals_sign() -> None:
+    assert split_whole(b"a=1&b=%3D&c=") == [("a", "1"), ("b", "="), ("c", "")]
+    # As many `=` as items, yet not one per item: paired in turn, these would read (a, b), (c, d).
+    assert split_whole(b"a=b=c&d") == [("a", "b=c"), ("d", None)]
+    assert split_whole(b"a=b&&c=d") == [("a", "b"), ("c", "d")]
+
+
 @pytest.mark.parametrize(
     ("body", "why"),
     [
