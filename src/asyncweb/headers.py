@@ -10,6 +10,17 @@ from ._fieldsyntax import check_name, check_value, join_header_values
 RawHeaders = list[tuple[bytes, bytes]]
 
 
+def header_values(raw: Iterable[tuple[bytes, bytes]], wanted: bytes) -> list[str]:
+    """Every value of the header named `wanted` (lower-case bytes) in an ASGI
+    header list, in order: for a reader of one header, who need not make a
+    `Headers` for it."""
+    values = []
+    for name, value in raw:  # a loop, not a comprehension: on 3.11 that costs a function call
+        if name == wanted:
+            values.append(value.decode("latin-1"))
+    return values
+
+
 class Headers(Mapping[str, str]):
     """Case-insensitive view of an ASGI request's headers.
 
@@ -52,11 +63,7 @@ class Headers(Mapping[str, str]):
             wanted = key.lower().encode("latin-1")
         except UnicodeEncodeError:
             return []
-        values = []
-        for name, value in self.raw:  # a loop, not a comprehension: on 3.11 that costs a function call
-            if name == wanted:
-                values.append(value.decode("latin-1"))
-        return values
+        return header_values(self.raw, wanted)
 
     def get_joined(self, key: str) -> str | None:
         values = self.get_list(key)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from types import MappingProxyType
 
 from ._config import DEFAULT_CONFIG, Config
 from ._fieldsyntax import join_header_values, parse_length
 from .cookies import parse_cookies
 from .errors import ClientDisconnect, HTTPError, PayloadTooLarge
-from .forms.reader import FormData, form_type, read_form
+from .forms.reader import URLENCODED, FormData, form_type, parse_urlencoded, read_form
 from .forms.uploads import UploadFile
-from .headers import Headers
+from .headers import Headers, header_values
 from .multidict import MultiDict
 from .query import parse_query
 from .types import CGI_ENVIRON, Message, Receive, Scope, has_event_loop, overload
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 Query = MultiDict[str | None]
 _SMALL = 64 * 1024  # a body this size or less is expected in one message
+_UNWATCHED: AbstractContextManager[None] = nullcontext()
 
 
 def _is_small(declared: int | None) -> bool:
@@ -145,6 +147,7 @@ class Request:
         "_body",
         "_body_done",
         "_config",
+        "_content",
         "_cookies",
         "_env",
         "_fields",
@@ -171,6 +174,7 @@ class Request:
         self._receive = receive
         self._config = config
         self._headers: Headers | None = None
+        self._content: tuple[str, str | None, int | None] | None = None
         self._query: Query | None = None
         self._cookies: dict[str, str] | None = None
         self._fields: Query | None = None
@@ -220,15 +224,24 @@ class Request:
         if self._cookies is None:
             # Headers.get_joined("cookie"), read off the scope's list without
             # making the Headers: most handlers that read cookies read no header.
-            values = []
-            for name, value in self.scope.get("headers", ()):
-                if name == b"cookie":
-                    values.append(value.decode("latin-1"))
+            values = header_values(self.scope.get("headers", ()), b"cookie")
             if values:  # several fields (HTTP/2 splits them) are joined by the one rule
                 self._cookies = parse_cookies(values[0] if len(values) == 1 else join_header_values("cookie", values))
             else:
                 self._cookies = {}
         return self._cookies
+
+    def _content_headers(self) -> tuple[str, str | None, int | None]:
+        """The body's Content-Type ('' for none), its form type (`form_type`)
+        and its declared length, read once off the scope's list: reading
+        the body asks for them again and again."""
+        if self._content is None:
+            raw = self.scope.get("headers", ())
+            types = header_values(raw, b"content-type")
+            lengths = header_values(raw, b"content-length")
+            content_type = types[0] if types else ""
+            self._content = (content_type, form_type(content_type), parse_length(lengths[0]) if lengths else None)
+        return self._content
 
     def get_header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
@@ -240,18 +253,25 @@ class Request:
     @property
     def has_form_body(self) -> bool:
         """True when the body is urlencoded or multipart form data."""
-        return self.method not in ("GET", "HEAD") and form_type(self.headers.get("content-type")) is not None
+        return self.method not in ("GET", "HEAD") and self._content_headers()[1] is not None
 
     async def form(self) -> FormData:
         """Parse the form body as it streams in (once; later calls return
         the same form). The App does this before the handler runs unless it
         was made with `parse_forms=False`. A body of another type is 415."""
         if self._form is None:
-            content_type = self.headers.get("content-type")
-            if form_type(content_type) is None:
+            content_type, kind, declared = self._content_headers()
+            if kind is None:
                 raise HTTPError(415, "expected a urlencoded or multipart form body")
-            with self._read_watchdog():
-                self._form = await read_form(self.stream(), content_type or "", self._config, self._ended)
+            if kind == URLENCODED and _is_small(declared):
+                # Small enough to hold, and sent in one message as a rule: read
+                # whole and parsed whole, which costs least (and no watchdog:
+                # each wait on a small body is timed, see `_read_watchdog`).
+                chunks = [chunk async for chunk in self.stream()]
+                self._form = parse_urlencoded(chunks[0] if len(chunks) == 1 else b"".join(chunks), self._config)
+            else:
+                with self._read_watchdog():
+                    self._form = await read_form(self.stream(), content_type, self._config)
         return self._form
 
     @property
@@ -326,7 +346,7 @@ class Request:
             raise RuntimeError("the request body was already consumed")
         self._stream_used = True
         limit = self._config.limits.max_body_size
-        declared = parse_length(self.headers.get("content-length"))
+        declared = self._content_headers()[2]
         if limit is not None and declared is not None and declared > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         timeout = self._read_timeout()
@@ -358,10 +378,6 @@ class Request:
                 yield chunk
             if not more:
                 return
-
-    def _ended(self) -> bool:
-        """Whether the chunk `stream()` just gave was the body's last."""
-        return self._body_done
 
     @property
     def body_complete(self) -> bool:
@@ -404,8 +420,7 @@ class Request:
                 self._body = b"".join([chunk async for chunk in self.stream()])
         return self._body
 
-    @contextlib.contextmanager
-    def _read_watchdog(self) -> Iterator[None]:
+    def _read_watchdog(self) -> AbstractContextManager[None]:
         """One cancel scope around a whole body read, for `Limits.read_timeout`.
 
         A timer per receive() is too much per 64 KiB chunk of a large body,
@@ -414,12 +429,16 @@ class Request:
         client is cut off after 1 to 1.5 timeouts of silence, for almost
         nothing per chunk. A small body (usually one message) has each of
         its waits timed instead (`_receive_within`), which costs less than
-        the scope.
+        the scope (and a context manager that does nothing, less than a
+        generator's).
         """
         timeout = self._read_timeout()
-        if timeout is None or _is_small(parse_length(self.headers.get("content-length"))):
-            yield
-            return
+        if timeout is None or _is_small(self._content_headers()[2]):
+            return _UNWATCHED
+        return self._watched(timeout)
+
+    @contextlib.contextmanager
+    def _watched(self, timeout: float) -> Iterator[None]:
         import anyio
 
         with anyio.CancelScope(deadline=anyio.current_time() + 1.5 * timeout) as watchdog:

@@ -13,7 +13,7 @@ when a multipart body comes: a CGI process pays for every import.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from .._config import Config
 from ..errors import BadRequest, PayloadTooLarge
@@ -74,39 +74,25 @@ def _decode(raw: bytes, strict: bool, codec: str) -> str:
     return text if codec == "utf-8" else without_surrogates(text)
 
 
-async def read_form(
-    chunks: AsyncIterator[bytes], content_type: str, config: Config, ended: Callable[[], bool] | None = None
-) -> FormData:
-    """The form of a body that comes as `chunks`. `ended()`, when given,
-    tells whether the chunk just received was the body's last: a urlencoded
-    body that came whole in one is parsed as a whole (`parse_urlencoded`)."""
+async def read_form(chunks: AsyncIterator[bytes], content_type: str, config: Config) -> FormData:
+    """The form of a body that comes as `chunks`. (A body small enough to
+    hold costs least read whole and given to `parse_urlencoded`, as
+    `Request.form` does.)"""
     if form_type(content_type) == URLENCODED:
-        return await _read_urlencoded(chunks, config, ended)
+        return await _read_urlencoded(chunks, config)
     return await _read_multipart(chunks, content_type, config)
 
 
-async def _read_urlencoded(
-    chunks: AsyncIterator[bytes], config: Config, ended: Callable[[], bool] | None = None
-) -> FormData:
+async def _read_urlencoded(chunks: AsyncIterator[bytes], config: Config) -> FormData:
     limits = config.limits
-    parser = None
-    whole = None
+    parser = QueryParser(config.strict_parsing, limits.max_fields, limits.max_field_size)
     raw: list[RawPair] = []
     total = 0
     async for chunk in chunks:
         total += len(chunk)
-        if parser is None:
-            if ended is not None and ended():  # the first chunk is the whole body; the loop ends next
-                whole = chunk
-                continue
-            parser = QueryParser(config.strict_parsing, limits.max_fields, limits.max_field_size)
         if limits.max_fields_total is not None and total > limits.max_fields_total:
             _too_much(parser, chunk[: len(chunk) - (total - limits.max_fields_total)], limits.max_fields_total)
         raw += parser.feed(chunk)
-    if whole is not None:
-        return parse_urlencoded(whole, config)
-    if parser is None:
-        return FormData(MultiDict(), MultiDict())  # no body
     raw += parser.close()
     return _urlencoded_form(raw, config)
 
@@ -121,7 +107,7 @@ def _too_much(parser: QueryParser, allowed: bytes, limit: int) -> NoReturn:
 
 def parse_urlencoded(body: bytes, config: Config) -> FormData:
     """A whole urlencoded body's form, as `read_form` gives it for the body
-    in one chunk or in any number (tests/test_fast_paths.py holds them
+    in any number of chunks (tests/test_fast_paths.py holds them
     together), the same limits refusing it the same way. Bodies that no limit
     can refuse (as many `&` as fields allowed at most, no longer than a field
     may be) and that `split_whole` can take go that way; the rest, and a
