@@ -130,6 +130,8 @@ def test_the_fast_path_pairs_names_and_values_only_where_every_item_has_one_equa
     # As many `=` as items, yet not one per item: paired in turn, these would read (a, b), (c, d).
     assert split_whole(b"a=b=c&d") == [("a", "b=c"), ("d", None)]
     assert split_whole(b"a=b&&c=d") == [("a", "b"), ("c", "d")]
+    assert split_whole(b"a=%01&b=\x01") == [("a", "\x01"), ("b", "\x01")]  # no marker there
+    assert split_whole(b"a=%00&b=1") is None  # an escaped NUL: one part too many
 
 
 @pytest.mark.parametrize(
@@ -139,7 +141,8 @@ def test_the_fast_path_pairs_names_and_values_only_where_every_item_has_one_equa
         (b"a=%", "a lone %"),
         (b"a=%FF", "not UTF-8"),
         (b"a=\x00", "a NUL"),
-        (b"a=%01", "an escaped marker"),
+        (b"a&b=%01", "an escaped marker, in a form with a bare name"),
+        (b"a=%00", "an escaped NUL"),
         (b"_charset_=latin1&a=%E9", "a _charset_ field"),
         (b"%5Fcharset%5F=latin1", "an escaped _charset_ field"),
     ],

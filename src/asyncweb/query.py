@@ -17,7 +17,7 @@ Pair = tuple[str, str | None]
 RawPair = tuple[bytes, bytes | None]  # unescaped, not yet decoded
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"&=")
+_NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"&=\x00")
 
 
 class QueryError(BadRequest):
@@ -66,10 +66,10 @@ def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
     """The pairs of a whole query or urlencoded body, as `parse_query` and
     `QueryParser` give them, worked out with a few bytes methods over all of
     it instead of item by item; None when it holds what needs the rules item
-    by item (a bad %-escape, bytes that are not UTF-8, a NUL or \\x01), which
-    the caller then applies, or when the text holds `unless` anywhere (a
-    form's `_charset_`: its value decides how the rest decodes). Limits are
-    the caller's.
+    by item (a bad %-escape, bytes that are not UTF-8, a NUL, a \\x01 but in
+    the common case below), which the caller then applies, or when the text
+    holds `unless` anywhere (a form's `_charset_`: its value decides how the
+    rest decodes). Limits are the caller's.
 
     The separators become NUL (`&`) and \\x01 (`=`) before the escapes are
     decoded, so that an escaped `&` or `=` stays data; NUL and \\x01 are
@@ -81,16 +81,20 @@ def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
 
     When the separators alone read `=&=&...=` (every item `name=value`, none
     empty: nearly every form a browser sends), both become NUL and one
-    split gives names and values in turn, paired in C.
+    split gives names and values in turn, paired in C; \\x01 is then no
+    marker, and a NUL, raw or escaped, shows in the count of separators or
+    of parts.
     """
-    if b"\x00" in data or b"\x01" in data:
-        return None
     separators = data.translate(None, _NOT_SEPARATORS)
     paired = len(separators) % 2 == 1 and separators == b"=" + b"&=" * (len(separators) // 2)
-    data = data.replace(b"&", b"\x00").replace(b"=", b"\x00" if paired else b"\x01").replace(b"+", b" ")
-    if b"%" in data:
-        if b"%00" in data or b"%01" in data:
+    if paired:
+        data = data.replace(b"&", b"\x00").replace(b"=", b"\x00")
+    else:
+        if b"\x00" in data or b"\x01" in data or b"%00" in data or b"%01" in data:
             return None
+        data = data.replace(b"&", b"\x00").replace(b"=", b"\x01")
+    data = data.replace(b"+", b" ")
+    if b"%" in data:
         try:
             data = _unpercent(data)
         except ValueError:
@@ -101,11 +105,14 @@ def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
         return None
     if unless is not None and unless in text:
         return None
+    parts = text.split("\x00")
     if paired:
-        parts = iter(text.split("\x00"))
-        return list(zip(parts, parts, strict=False))  # an even count: one more part than separators
+        if len(parts) != len(separators) + 1:  # an escaped NUL
+            return None
+        names_and_values = iter(parts)
+        return list(zip(names_and_values, names_and_values, strict=False))  # an even count
     pairs: list[Pair] = []
-    for item in text.split("\x00"):
+    for item in parts:
         if item:  # empty items (`a&&b`) are skipped
             name, eq, value = item.partition("\x01")
             if "\x01" in value:  # `a=b=c`: only the first `=` separates

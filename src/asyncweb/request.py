@@ -236,11 +236,15 @@ class Request:
         and its declared length, read once off the scope's list: reading
         the body asks for them again and again."""
         if self._content is None:
-            raw = self.scope.get("headers", ())
-            types = header_values(raw, b"content-type")
-            lengths = header_values(raw, b"content-length")
-            content_type = types[0] if types else ""
-            self._content = (content_type, form_type(content_type), parse_length(lengths[0]) if lengths else None)
+            # The first of each, as Headers.get gives it, both in one pass.
+            content_type = length = None
+            for name, value in self.scope.get("headers", ()):
+                if name == b"content-type":
+                    if content_type is None:
+                        content_type = value.decode("latin-1")
+                elif name == b"content-length" and length is None:
+                    length = value.decode("latin-1")
+            self._content = (content_type or "", form_type(content_type), parse_length(length))
         return self._content
 
     def get_header(self, name: str, default: str | None = None) -> str | None:
@@ -267,7 +271,9 @@ class Request:
                 # Small enough to hold, and sent in one message as a rule: read
                 # whole and parsed whole, which costs least (and no watchdog:
                 # each wait on a small body is timed, see `_read_watchdog`).
-                chunks = [chunk async for chunk in self.stream()]
+                chunks = []
+                async for chunk in self.stream():
+                    chunks.append(chunk)
                 self._form = parse_urlencoded(chunks[0] if len(chunks) == 1 else b"".join(chunks), self._config)
             else:
                 with self._read_watchdog():

@@ -35,6 +35,8 @@ CHARSET_FIELD = "_charset_"
 
 def form_type(content_type: str | None) -> str | None:
     """URLENCODED or MULTIPART for a form body's Content-Type, else None."""
+    if content_type == URLENCODED:  # as browsers send it: spared the rest
+        return URLENCODED
     if not content_type:
         return None
     kind = content_type.partition(";")[0].strip().lower()
@@ -53,6 +55,10 @@ class FormData:
     def close(self) -> None:
         for _, upload in self.files.multi_items():
             upload.close()
+
+
+# A urlencoded form's files: one for all, a MultiDict being read-only.
+_NO_FILES: MultiDict[UploadFile] = MultiDict()
 
 
 def _charset(declared: str | None, strict: bool) -> str:
@@ -118,11 +124,12 @@ def parse_urlencoded(body: bytes, config: Config) -> FormData:
     if limits.max_fields_total is not None and len(body) > limits.max_fields_total:
         parser = QueryParser(config.strict_parsing, max_fields, max_field_size)
         _too_much(parser, body[: limits.max_fields_total], limits.max_fields_total)
-    few = max_fields is None or body.count(b"&") < max_fields  # fields counted as at most one per `&`, plus one
+    # Fields counted as at most one per `&`, plus one (and so at most one per byte).
+    few = max_fields is None or len(body) < max_fields or body.count(b"&") < max_fields
     if few and (max_field_size is None or len(body) <= max_field_size):
         pairs = split_whole(body, unless=CHARSET_FIELD)
         if pairs is not None:
-            return FormData(MultiDict(pairs), MultiDict())
+            return FormData(MultiDict(pairs), _NO_FILES)
     parser = QueryParser(config.strict_parsing, max_fields, max_field_size)
     return _urlencoded_form(parser.feed(body) + parser.close(), config)
 
@@ -138,7 +145,7 @@ def _urlencoded_form(raw: list[RawPair], config: Config) -> FormData:
             (_decode(name, strict, encoding), None if value is None else _decode(value, strict, encoding))
             for name, value in raw
         ),
-        MultiDict(),
+        _NO_FILES,
     )
 
 
