@@ -34,6 +34,15 @@ async def test_text_body_is_utf8_with_a_charset_and_a_length() -> None:
     assert body == {"type": "http.response.body", "body": "héllo".encode(), "more_body": False}
 
 
+def test_every_body_size_gets_its_own_length_past_the_remembered_ones() -> None:
+    from asyncweb import response as module
+
+    for size in [*range(5000), 2, 4999, 1 << 20]:  # beyond the bound of remembered lengths, and seen again
+        answer = Response(body=b"x" * size)
+        assert dict(answer.raw_headers())[b"content-length"] == str(size).encode()
+    assert len(module._LENGTHS) <= 4096
+
+
 @pytest.mark.anyio
 async def test_charset_is_added_to_a_text_type_set_before_or_after_the_body() -> None:
     response = Response(body="<p>hi</p>")

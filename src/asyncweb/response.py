@@ -19,18 +19,19 @@ if TYPE_CHECKING:
 Body = bytes | bytearray | memoryview | str | AsyncIterable[bytes]
 _TEXT_DEFAULT = "text/plain; charset=utf-8"
 _TEXT_DEFAULT_RAW = (b"content-type", _TEXT_DEFAULT.encode("latin-1"))
-# Content-Length values already written, by length: looking one up costs a
-# third of formatting it, and most answers of an app come in few sizes.
-_LENGTHS: dict[int, bytes] = {}
+# Content-Length fields already written, by length, as the pairs sent:
+# looking one up costs a third of formatting it, and most answers of an app
+# come in few sizes.
+_LENGTHS: dict[int, tuple[bytes, bytes]] = {}
 _REDIRECTS = frozenset({300, 301, 302, 303, 305, 307, 308})
 
 
-def _length(size: int) -> bytes:
-    """A Content-Length value, kept for the next answer of that size."""
-    length = b"%d" % size
+def _length(size: int) -> tuple[bytes, bytes]:
+    """A Content-Length field, kept for the next answer of that size."""
+    pair = (b"content-length", b"%d" % size)
     if len(_LENGTHS) < 4096:
-        _LENGTHS[size] = length
-    return length
+        _LENGTHS[size] = pair
+    return pair
 
 
 def has_no_body(status: int) -> bool:
@@ -235,7 +236,7 @@ class Response:
             # The common answer, no header of its own set: _completions, inlined.
             status = self.status
             if status >= 200 and status != 204 and status != 304:  # not has_no_body(status)
-                pair = (b"content-length", _LENGTHS.get(len(body)) or _length(len(body)))
+                pair = _LENGTHS.get(len(body)) or _length(len(body))
                 raw = [_TEXT_DEFAULT_RAW, pair] if self._text else [pair]
             else:
                 raw = [_TEXT_DEFAULT_RAW] if self._text else []
