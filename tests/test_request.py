@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asyncweb import App, Request, Response
+from asyncweb import App, HTTPError, Request, Response
 from asyncweb.types import Message, Scope
 from tests.support import asgi_client
 
@@ -210,6 +210,28 @@ async def test_body_and_stream_over_asgi() -> None:
     async with asgi_client(App(handler)) as client:
         await client.post("/", content=b"x" * 100_000)
     assert seen["body"] == seen["again"] == b"x" * 100_000
+
+
+@pytest.mark.anyio
+async def test_a_small_form_body_is_held_no_longer_than_its_declared_length() -> None:
+    """A small urlencoded body is read whole before it is parsed: a server
+    that let through more than the Content-Length said gets a 400, and no
+    more than the declared bytes are ever held."""
+    messages = [{"type": "http.request", "body": b"a=1&b=2", "more_body": True}] + [
+        {"type": "http.request", "body": b"&c=" + b"x" * 1000, "more_body": True} for _ in range(1000)
+    ]
+    taken = 0
+
+    async def receive() -> Message:
+        nonlocal taken
+        taken += 1
+        return messages.pop(0)
+
+    headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"7")]
+    request = Request(make_scope(method="POST", headers=headers), receive)
+    with pytest.raises(HTTPError) as refused:
+        await request.form()
+    assert refused.value.status == 400 and taken == 2
 
 
 def test_scope_from_environ_survives_odd_ports() -> None:

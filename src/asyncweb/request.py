@@ -267,12 +267,16 @@ class Request:
             content_type, kind, declared = self._content_headers()
             if kind is None:
                 raise HTTPError(415, "expected a urlencoded or multipart form body")
-            if kind == URLENCODED and _is_small(declared):
+            if kind == URLENCODED and declared is not None and declared <= _SMALL:
                 # Small enough to hold, and sent in one message as a rule: read
                 # whole and parsed whole, which costs least (and no watchdog:
                 # each wait on a small body is timed, see `_read_watchdog`).
                 chunks = []
+                size = 0
                 async for chunk in self.stream():
+                    size += len(chunk)
+                    if size > declared:  # held in memory: never more than declared, whatever the server lets by
+                        raise HTTPError(400, "the body is longer than its Content-Length")
                     chunks.append(chunk)
                 self._form = parse_urlencoded(chunks[0] if len(chunks) == 1 else b"".join(chunks), self._config)
             else:
