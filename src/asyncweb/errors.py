@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from http import HTTPStatus
+
+# The statuses answered most, and the gateways' own 500, phrased without
+# importing http and its enum, which a CGI process would pay for
+# (tests/test_errors.py holds them to http.HTTPStatus).
+COMMON_PHRASES = {
+    200: "OK",
+    204: "No Content",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    400: "Bad Request",
+    404: "Not Found",
+    500: "Internal Server Error",
+}
 
 
 def reason_phrase(status: int) -> str:
+    """RFC 9110's reason phrase for `status`, '' for one it names none for."""
+    phrase = COMMON_PHRASES.get(status)
+    if phrase is not None:
+        return phrase
+    from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from http import HTTPStatus
 
-_STATUS_LINES: dict[int, bytes] = {s.value: b"Status: %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+from ..errors import reason_phrase
+
+# Status lines already written, by status: at most 900 of them (100 to 999).
+_STATUS_LINES: dict[int, bytes] = {}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Names known to be tokens: an app sends the same few, and a set lookup is
 # cheaper than a match. Bounded, so that made-up names cannot grow it.
@@ -16,6 +18,12 @@ _TOKENS_MAX = 512
 # What a field line may hold besides its CRLF: visible characters, SP and
 # HTAB (RFC 9110 5.5).
 _FIELD_BYTES = bytes((9, *range(0x20, 0x7F), *range(0x80, 0x100)))
+
+
+def _status_line(status: int) -> bytes:
+    line = b"Status: %d %s\r\n" % (status, (reason_phrase(status) or "Unknown").encode("latin-1"))
+    _STATUS_LINES[status] = line
+    return line
 
 
 def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
@@ -29,7 +37,7 @@ def render_head(status: object, headers: Iterable[Iterable[bytes]]) -> bytes:
     # type(), not isinstance: True and 200.0 are no statuses.
     if type(status) is not int or not 100 <= status <= 999:
         raise ValueError(f"invalid HTTP status {status!r}")
-    line = _STATUS_LINES.get(status) or b"Status: %d Unknown\r\n" % status
+    line = _STATUS_LINES.get(status) or _status_line(status)
     parts: list[bytes] = []
     for name, value in headers:
         if name not in _TOKENS:
