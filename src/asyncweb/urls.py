@@ -20,10 +20,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # DNS name holds and which `allowed_hosts` patterns must not match; a path,
 # userinfo or whitespace is no host either, and is ignored.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOST_RE = re.compile(
+_HOST = (
     rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])"
     r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
 )
+# Compiled on first use: the largest pattern of the package, which a CGI
+# process that builds no URL need not pay for.
+_host_re: re.Pattern[str] | None = None
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 
 
@@ -37,7 +40,10 @@ def split_path(scope: Scope) -> tuple[str, str]:
 
 
 def valid_host(host: str) -> bool:
-    return bool(_HOST_RE.fullmatch(host))  # not match(): `$` also matches before a final newline
+    global _host_re
+    if _host_re is None:
+        _host_re = re.compile(_HOST)
+    return bool(_host_re.fullmatch(host))  # not match(): `$` also matches before a final newline
 
 
 def _first(value: str | None) -> str:
