@@ -194,3 +194,9 @@ async def test_the_readme_tour_greets_whatever_charset_is_claimed() -> None:
             )
             reply = await client.post("/", content=body, headers=MULTIPART_TYPE)
             assert reply.status_code == 200 and reply.text == "Hello, x.txt +2AA-!"
+
+
+def test_a_lone_surrogate_becomes_the_replacement_character() -> None:
+    assert charsets.without_surrogates("a\ud800b\udfff") == "a\ufffdb\ufffd"
+    assert charsets.without_surrogates("é\U0001f600") == "é\U0001f600"  # a pair in UTF-8 terms is no surrogate
+    assert charsets.without_surrogates("plain") == "plain"

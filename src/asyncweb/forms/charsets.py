@@ -113,7 +113,6 @@ _EXT_VALUE_CODECS = {
 }
 
 _WHITESPACE = "\t\n\f\r "  # ASCII whitespace, as the standard strips it from a label
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def text_codec(label: str | None) -> str | None:
@@ -132,8 +131,15 @@ def ext_value_codec(label: str) -> str | None:
 
 def without_surrogates(text: str) -> str:
     """`text` with any lone surrogate replaced by U+FFFD. The table's codecs
-    cannot produce one; this is the guarantee, not the usual path."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    cannot produce one; this is the guarantee, not the usual path (whose
+    pattern, costly to compile, is left to `re`'s cache until it is met)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")  # refuses a lone surrogate, and nothing else
+    except UnicodeEncodeError:
+        return re.sub("[\ud800-\udfff]", "\ufffd", text)
+    return text
 
 
 def decode(data: bytes, codec: str) -> str:
