@@ -28,8 +28,9 @@ _MAX_AGES: dict[int, str] = {}
 # What str.strip() takes off ASCII text.
 _SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
 # A backslash escape in a quoted value: three octal digits (as http.cookies
-# reads them, up to \377) or any other character.
-_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
+# reads them, up to \377) or any other character. Rare: left to `re`'s
+# cache, not compiled at import (a CGI process pays for that).
+_ESCAPE = r"(?s)\\(?:([0-3][0-7][0-7])|(.))"
 
 
 def parse_cookies(header: str) -> dict[str, str]:
@@ -79,7 +80,7 @@ def _unquote(value: str) -> str:
     if len(value) > 1 and value[0] == '"' == value[-1]:
         value = value[1:-1]
         if "\\" in value:
-            value = _ESCAPE.sub(_unescape, value)
+            value = re.sub(_ESCAPE, _unescape, value)
     return _utf8(value)
 
 

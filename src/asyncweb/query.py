@@ -7,7 +7,6 @@ value None (`?a` -> ("a", None)), distinct from an empty value (`?a=` ->
 
 from __future__ import annotations
 
-import re
 from _codecs import escape_decode  # built in, as loaded as codecs: `\\xHH` to bytes, in C
 from collections.abc import Iterable, Mapping
 
@@ -16,7 +15,6 @@ from .errors import BadRequest, PayloadTooLarge
 Pair = tuple[str, str | None]
 RawPair = tuple[bytes, bytes | None]  # unescaped, not yet decoded
 
-_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"&=\x00")
 
 
@@ -36,16 +34,17 @@ def unescape(raw: bytes, strict: bool) -> bytes:
     if b"+" in raw:
         raw = raw.replace(b"+", b" ")
     if b"%" in raw:
-        if _BAD_ESCAPE.search(raw):
+        try:
+            return _unpercent(raw)
+        except ValueError:  # a bad escape (`%zz`, a lone `%`)
             if strict:
-                raise QueryError(f"bad percent-encoding in {raw[:40]!r}")
-            # Lenient: a bad escape stays as it is, as urllib leaves it
-            # (imported only here: a CGI process that never meets one is
-            # spared urllib.parse and the ipaddress it imports).
-            from urllib.parse import unquote_to_bytes
+                raise QueryError(f"bad percent-encoding in {raw[:40]!r}") from None
+        # Lenient: a bad escape stays as it is, as urllib leaves it
+        # (imported only here: a CGI process that never meets one is
+        # spared urllib.parse and the ipaddress it imports).
+        from urllib.parse import unquote_to_bytes
 
-            return unquote_to_bytes(raw)
-        raw = _unpercent(raw)
+        return unquote_to_bytes(raw)
     return raw
 
 
