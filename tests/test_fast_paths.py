@@ -2,9 +2,10 @@
 
 A urlencoded body declared small enough to hold (`Request.form`) is read
 whole and parsed as a whole (`forms.reader.parse_urlencoded`,
-`query.split_whole`); any other streams through `QueryParser` chunk by chunk. One set of rules: for any body,
-limits and strictness, the two give the same pairs, or refuse it with the
-same status, however the streamed body is split. Checked on random bodies
+`query.split_whole`); any other streams through `QueryParser` chunk by
+chunk. One set of rules: for any body, limits and strictness, the two give
+the same pairs, or refuse it with the same status, however the streamed
+body is split. Checked on random bodies
 and on every WHATWG urlencoded-parser vector (read in place from the shared
 corpus).
 """

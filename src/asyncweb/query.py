@@ -86,13 +86,9 @@ def split_whole(data: bytes, unless: str | None = None) -> list[Pair] | None:
     """
     separators = data.translate(None, _NOT_SEPARATORS)
     paired = len(separators) % 2 == 1 and separators == b"=" + b"&=" * (len(separators) // 2)
-    if paired:
-        data = data.replace(b"&", b"\x00").replace(b"=", b"\x00")
-    else:
-        if b"\x00" in data or b"\x01" in data or b"%00" in data or b"%01" in data:
-            return None
-        data = data.replace(b"&", b"\x00").replace(b"=", b"\x01")
-    data = data.replace(b"+", b" ")
+    if not paired and (b"\x00" in data or b"\x01" in data or b"%00" in data or b"%01" in data):
+        return None
+    data = data.replace(b"&", b"\x00").replace(b"=", b"\x00" if paired else b"\x01").replace(b"+", b" ")
     if b"%" in data:
         try:
             data = _unpercent(data)

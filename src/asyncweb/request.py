@@ -26,7 +26,7 @@ from .useragent import browser_family
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeGuard
 
     import anyio
 
@@ -35,7 +35,7 @@ _SMALL = 64 * 1024  # a body this size or less is expected in one message
 _UNWATCHED: AbstractContextManager[None] = nullcontext()
 
 
-def _is_small(declared: int | None) -> bool:
+def _is_small(declared: int | None) -> TypeGuard[int]:
     return declared is not None and declared <= _SMALL
 
 
@@ -236,15 +236,11 @@ class Request:
         and its declared length, read once off the scope's list: reading
         the body asks for them again and again."""
         if self._content is None:
-            # The first of each, as Headers.get gives it, both in one pass.
-            content_type = length = None
-            for name, value in self.scope.get("headers", ()):
-                if name == b"content-type":
-                    if content_type is None:
-                        content_type = value.decode("latin-1")
-                elif name == b"content-length" and length is None:
-                    length = value.decode("latin-1")
-            self._content = (content_type or "", form_type(content_type), parse_length(length))
+            raw = self.scope.get("headers", ())
+            types = header_values(raw, b"content-type")
+            lengths = header_values(raw, b"content-length")
+            content_type = types[0] if types else ""  # the first of each, as Headers.get gives it
+            self._content = (content_type, form_type(content_type), parse_length(lengths[0]) if lengths else None)
         return self._content
 
     def get_header(self, name: str, default: str | None = None) -> str | None:
@@ -267,7 +263,7 @@ class Request:
             content_type, kind, declared = self._content_headers()
             if kind is None:
                 raise HTTPError(415, "expected a urlencoded or multipart form body")
-            if kind == URLENCODED and declared is not None and declared <= _SMALL:
+            if kind == URLENCODED and _is_small(declared):
                 # Small enough to hold, and sent in one message as a rule: read
                 # whole and parsed whole, which costs least (and no watchdog:
                 # each wait on a small body is timed, see `_read_watchdog`).
