@@ -1,4 +1,4 @@
-"""Upload benchmark: asyncweb against Starlette and the raw parser, in one run.
+"""Upload benchmark: asyncweb against Starlette, the peers and the raw parser, in one run.
 
     .venv/bin/python -m benchmarks upload            # everything below
     .venv/bin/python benchmarks/upload.py --help     # the same, standalone
@@ -6,18 +6,31 @@
 1. In process, a 256 MiB multipart upload fed as ASGI messages of 64 KiB,
    256 KiB and 1 MiB: python-multipart with no-op callbacks, the same with
    synchronous `os.write` of memoryview slices (the parse-and-write ceiling),
-   asyncweb's App, and Starlette's `request.form()`. Each measurement runs
-   in a fresh process, so peak RSS and minor page faults are its own; the
-   targets are interleaved round by round and medians reported.
+   asyncweb's App, Starlette's `request.form()` and the peers of
+   `benchmarks/upload_peers.py` (Falcon, BlackSheep, Litestar, Django).
+   Each measurement runs in a fresh process, so peak RSS and minor page
+   faults are its own; the targets are interleaved round by round and
+   medians reported.
 2. Write strategies for spooling, with the event loop's lag measured by a
    1 ms ticker while the upload runs: inline `os.write` (asyncweb's), a
    thread hop per chunk (Starlette's design) and batched `os.writev` in a
    thread every 1 MiB.
-3. Over a real uvicorn on 127.0.0.1, curl posting a 256 MiB file: asyncweb
-   and Starlette, MB/s, server peak RSS above idle and minor page faults.
+3. Over a real uvicorn on 127.0.0.1, curl posting a 256 MiB file
+   (`--http-size-mib 2048` for 2 GiB) to asyncweb, Starlette and the peers:
+   MB/s, server peak RSS above idle and minor page faults.
 
-Each message is a fresh bytes object, as a server allocates it, so the
-cost of glibc's page-fault trap (see asyncweb/malloc.py) shows here too.
+Every app answers the upload's size as text; a 4 MiB upload first (so
+imports and first temp files are done) must be answered right before
+anything is timed, and the timed one is checked too. Peak RSS is counted
+from that point (the kernel's high-water mark is reset there). Each message
+is a fresh bytes object, as a server allocates it, so the cost of glibc's
+page-fault trap (see asyncweb/malloc.py) shows here too.
+
+Each measurement spools into a folder of its own inside the run's temp
+folder (asyncweb's `upload_dir`, `tempfile`'s folder for the others),
+removed after it whatever a target left there (a count of what was left is
+printed); a peer that is not installed is left out, saying why. Nothing
+here times a target that answered wrong, or writes outside that folder.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,7 +56,11 @@ HEAD += b"Content-Type: application/octet-stream\r\n\r\n"
 TAIL = b"\r\n--" + BOUNDARY + b"--\r\n"
 CONTENT_TYPE = b"multipart/form-data; boundary=" + BOUNDARY
 MiB = 1024 * 1024
+WARM_UP = 4 * MiB  # above Django's 2.5 MB in-memory limit and Starlette's 1 MiB spool: every disk path is warmed
 ROOT = Path(__file__).resolve().parent.parent
+PARSERS = ("parser, no-op", "parser + os.write")
+APPS = ("asyncweb", "asyncweb, sha256", "asyncweb, default malloc", "starlette")  # besides the peers
+STRATEGIES = ("inline", "thread per chunk", "batched 1 MiB in a thread")
 
 
 # -- the body, as a server hands it over ------------------------------------------
@@ -66,6 +84,39 @@ def minor_faults(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
 
 
+# -- what every measurement shares: the check, the peers, the spool folder ----------
+def reset_peak(pid: int | str = "self") -> None:
+    """Set the process's VmHWM to its VmRSS (Linux, clear_refs 5): the peak
+    then counts from here, not from imports or the warm-up."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def expect_size(target: str, status: int, body: bytes, size: int) -> None:
+    """AssertionError unless `target` answered 200 and the upload's size."""
+    expected = f"{size}\n".encode()
+    if (status, body) != (200, expected):
+        raise AssertionError(f"{target} answered {status} {body[:200]!r} to a {size}-byte upload, not {expected!r}")
+
+
+def installed_peers() -> list[str]:
+    """The peers whose framework is installed, in the tables' order."""
+    from benchmarks.upload_peers import MISSING, PEERS
+
+    return [name for name in PEERS if name not in MISSING]
+
+
+def spool_folder(parent: str) -> str:
+    """A fresh folder for one measurement's spooled files."""
+    return tempfile.mkdtemp(prefix="spool-", dir=parent)
+
+
+def removed(folder: str) -> int:
+    """Remove `folder` and whatever a target left in it; how many entries it held."""
+    left = len(os.listdir(folder))
+    shutil.rmtree(folder)
+    return left
+
+
 # -- in-process targets (each runs in a worker process) ------------------------
 def run_parser(size: int, chunk: int, upload_dir: str, write: bool) -> None:
     from python_multipart.multipart import MultipartParser, MultipartState
@@ -86,7 +137,10 @@ def run_parser(size: int, chunk: int, upload_dir: str, write: bool) -> None:
         os.close(fd)
 
 
-def asgi_scope() -> dict[str, Any]:
+def asgi_scope(size: int) -> dict[str, Any]:
+    """A POST of the `size`-byte upload, with the Content-Length a client
+    sends (Django's parser reads nothing without one)."""
+    length = str(len(HEAD) + size + len(TAIL)).encode()
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -97,14 +151,14 @@ def asgi_scope() -> dict[str, Any]:
         "raw_path": b"/",
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"content-type", CONTENT_TYPE), (b"host", b"bench")],
+        "headers": [(b"content-type", CONTENT_TYPE), (b"content-length", length), (b"host", b"bench")],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
 
 
-async def drive_asgi(app: Any, size: int, chunk: int) -> int:
-    """Feed the upload to an ASGI app; returns the status it answered."""
+async def drive_asgi(app: Any, size: int, chunk: int) -> tuple[int, bytes]:
+    """Feed the upload to an ASGI app; the status and body it answered."""
     stream = messages(size, chunk)
     pending = next(stream)
     sent: list[dict[str, Any]] = []
@@ -122,9 +176,9 @@ async def drive_asgi(app: Any, size: int, chunk: int) -> int:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await app(asgi_scope(), receive, send)
+    await app(asgi_scope(size), receive, send)
     status: int = sent[0]["status"]
-    return status
+    return status, b"".join(message.get("body", b"") for message in sent[1:])
 
 
 def asyncweb_app(upload_dir: str | None = None, tune_malloc: bool = True, digest: str | None = None) -> Any:
@@ -207,54 +261,82 @@ async def spool(size: int, chunk: int, upload_dir: str, strategy: str) -> list[f
 
 
 # -- the worker: one measurement in a fresh process ------------------------------
+def upload_app(target: str, upload_dir: str) -> Any:
+    """The ASGI app of an app target (`APPS` or a peer), spooling into `upload_dir`."""
+    tempfile.tempdir = upload_dir  # Starlette and the peers spool to tempfile's folder
+    if target == "starlette":
+        return starlette_app()
+    if target in APPS:
+        digest = "sha256" if target == "asyncweb, sha256" else None
+        return asyncweb_app(upload_dir, tune_malloc=False, digest=digest)
+    from benchmarks.upload_peers import in_process
+
+    return in_process(target)
+
+
 def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any]:
     if not target.endswith("default malloc"):
         from asyncweb._malloc import tune_malloc
 
         tune_malloc()
+    # A smaller upload first, the same for every target: imports (each
+    # framework's parser, 11 ms for python-multipart) and the first temp
+    # files are costs a server pays once, not per upload.
+    warm_up = max(WARM_UP, chunk)
     run: Callable[[], Any]
-    if target in ("parser, no-op", "parser + os.write"):
-        # A small upload first, as for the apps below: imports and the first
-        # temp file are done before the clock starts.
-        run_parser(chunk, chunk, upload_dir, write=target == "parser + os.write")
+    answered: dict[str, Any] = {}
+    if target in PARSERS:
+        write = target == "parser + os.write"
+        run_parser(warm_up, chunk, upload_dir, write)
 
         def run() -> Any:
-            return run_parser(size, chunk, upload_dir, write=target == "parser + os.write")
-    elif target.startswith("asyncweb") or target == "starlette":
-        tempfile.tempdir = upload_dir  # Starlette spools to tempfile's default folder
-        digest = "sha256" if target == "asyncweb, sha256" else None
-        app = asyncweb_app(upload_dir, tune_malloc=False, digest=digest) if target != "starlette" else starlette_app()
-        # Both frameworks import python-multipart on their first form
-        # (11 ms): a cost a server pays once, not per upload.
-        assert asyncio.run(drive_asgi(app, chunk, chunk)) == 200
-
-        def run() -> Any:
-            assert asyncio.run(drive_asgi(app, size, chunk)) == 200
-    else:
+            return run_parser(size, chunk, upload_dir, write)
+    elif target in STRATEGIES:
         import anyio.to_thread  # noqa: F401
 
         def run() -> Any:
             return asyncio.run(spool(size, chunk, upload_dir, target))
+    else:
+        app = upload_app(target, upload_dir)
+        expect_size(target, *asyncio.run(drive_asgi(app, warm_up, chunk)), warm_up)
 
-    idle = vm_kib("VmHWM")
+        def run() -> Any:
+            answered["status"], answered["body"] = asyncio.run(drive_asgi(app, size, chunk))
+
+    reset_peak()
+    idle = vm_kib("VmRSS")
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     lags: list[float] = run() or []
     seconds = time.perf_counter() - start
+    rss_kib = vm_kib("VmHWM") - idle
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    if answered:
+        expect_size(target, answered["status"], answered["body"], size)
     lags.sort()
     return {
         "seconds": seconds,
-        "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
-        "rss_kib": vm_kib("VmHWM") - idle,
+        "faults": faults,
+        "rss_kib": rss_kib,
+        "answer": answered["body"].decode() if answered else None,
         "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)] if lags else None,
         "lag_max_ms": 1000 * lags[-1] if lags else None,
     }
 
 
 def measure(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", target, str(size), str(chunk), upload_dir]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True, cwd=ROOT)
+    """One measurement of `target` in a fresh process, spooling into a fresh
+    folder inside `upload_dir`, removed after; `left` counts what it held."""
+    spool_dir = spool_folder(upload_dir)
+    command = [sys.executable, __file__, "--worker", target, str(size), str(chunk), spool_dir]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    finally:
+        left = removed(spool_dir)
+    if out.returncode != 0:
+        raise RuntimeError(f"{target}: the worker failed ({out.returncode})\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["left"] = left
     return result
 
 
@@ -270,6 +352,16 @@ def interleaved(
     return results
 
 
+def left_behind(results: dict[Any, list[dict[str, Any]]]) -> str:
+    """A line naming each target that left files in its spool folder (removed since)."""
+    counts: dict[str, int] = {}
+    for key, runs in results.items():
+        name = key[0] if isinstance(key, tuple) else key
+        counts[name] = counts.get(name, 0) + sum(run["left"] for run in runs)
+    named = [f"{name} {count}" for name, count in counts.items() if count]
+    return "Files left in the spool folders, removed by the benchmark: " + (", ".join(named) or "none")
+
+
 def median(runs: list[dict[str, Any]], key: str) -> float:
     values: list[float] = [run[key] for run in runs]
     return statistics.median(values)
@@ -281,14 +373,7 @@ def mb_per_s(size: int, runs: list[dict[str, Any]]) -> tuple[float, float, float
 
 
 def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str) -> str:
-    targets = [
-        "parser, no-op",
-        "parser + os.write",
-        "asyncweb",
-        "asyncweb, sha256",
-        "starlette",
-        "asyncweb, default malloc",
-    ]
+    targets = [*PARSERS, "asyncweb", "asyncweb, sha256", "starlette", *installed_peers(), "asyncweb, default malloc"]
     results = interleaved(targets, chunks, size, rounds, upload_dir)
     lines = [
         f"In process, {size // MiB} MiB upload, median of {rounds} interleaved rounds "
@@ -306,11 +391,11 @@ def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str)
                 f"| {chunk // 1024} KiB | {target} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / ceiling:.2f}x "
                 f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
             )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", left_behind(results)])
 
 
 def strategies_table(size: int, chunk: int, rounds: int, upload_dir: str) -> str:
-    targets = ["inline", "thread per chunk", "batched 1 MiB in a thread"]
+    targets = list(STRATEGIES)
     results = interleaved(targets, [chunk], size, rounds, upload_dir)
     lines = [
         f"Spooling strategies, {size // MiB} MiB in {chunk // 1024} KiB messages, event-loop lag from a 1 ms ticker",
@@ -353,55 +438,89 @@ http_asyncweb_default_malloc = _lazy_app(lambda: asyncweb_app(tune_malloc=False)
 http_starlette = _lazy_app(starlette_app)
 
 
-def http_upload(spec: str, body: Path, size: int) -> dict[str, float]:
+def http_spec(name: str) -> str:
+    """What uvicorn imports to serve `name`: an app of `HTTP_APPS` or a peer."""
+    return HTTP_APPS.get(name) or f"benchmarks.upload_peers:{name}"
+
+
+def curl_post(base: str, body: Path) -> tuple[int, bytes, float]:
+    """POST `body` as the form's file, as `curl -F` does; the status, the
+    reply and curl's seconds for the whole exchange."""
+    out = subprocess.run(
+        ["curl", "-s", "-S", "-w", "\n%{http_code} %{time_total}", "-F", f"file=@{body}", base + "/"],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    reply, _, tail = out.stdout.rpartition(b"\n")
+    status, seconds = tail.split()
+    return int(status), reply, float(seconds)
+
+
+def http_upload(name: str, body: Path, warm_up: Path, spool_dir: str) -> dict[str, Any]:
+    """`body` posted to `name` under a fresh uvicorn spooling into `spool_dir`,
+    after `warm_up` (checked); memory and faults count from after the warm-up."""
     sys.path.insert(0, str(ROOT))
     from tests.support import SERVER_PIDS, run_uvicorn
 
-    with run_uvicorn(spec) as base:
+    with run_uvicorn(http_spec(name), env={"TMPDIR": spool_dir}) as base:
         pid = SERVER_PIDS[base]
+        status, reply, _ = curl_post(base, warm_up)
+        expect_size(name, status, reply, warm_up.stat().st_size)
+        reset_peak(pid)
         idle, faults = vm_kib("VmRSS", pid), minor_faults(pid)
-        out = subprocess.run(
-            ["curl", "-s", "-S", "--fail", "-o", "/dev/null", "-w", "%{time_total}", "-F", f"file=@{body}", base + "/"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=True,
-        )
-        return {
-            "seconds": float(out.stdout),
+        status, reply, seconds = curl_post(base, body)
+        result = {
+            "seconds": seconds,
             "rss_kib": vm_kib("VmHWM", pid) - idle,
             "faults": minor_faults(pid) - faults,
+            "answer": reply.decode(),
         }
+    expect_size(name, status, reply, body.stat().st_size)
+    return result
+
+
+def random_file(path: Path, size: int) -> Path:
+    block = os.urandom(MiB)
+    with path.open("wb") as out:
+        for _ in range(size // MiB):
+            out.write(block)
+    return path
 
 
 def http_table(size: int, rounds: int, upload_dir: str) -> str:
-    body = Path(upload_dir) / "body.bin"
-    block = os.urandom(MiB)
-    with body.open("wb") as out:
-        for _ in range(size // MiB):
-            out.write(block)
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in HTTP_APPS}
+    names = [*HTTP_APPS, *installed_peers()]
+    body = random_file(Path(upload_dir) / "body.bin", size)
+    warm_up = random_file(Path(upload_dir) / "warm-up.bin", WARM_UP)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     try:
         for round_ in range(rounds):
-            for name, spec in HTTP_APPS.items():
-                results[name].append(http_upload(spec, body, size))
+            for name in names:
+                spool_dir = spool_folder(upload_dir)
+                try:
+                    result = http_upload(name, body, warm_up, spool_dir)
+                finally:
+                    left = removed(spool_dir)  # the server has stopped: nothing holds its files
+                results[name].append({**result, "left": left})
             print(f"  http round {round_ + 1}/{rounds} done", file=sys.stderr)
     finally:
         body.unlink()
-    starlette = mb_per_s(size, results["starlette"])[0]
+        warm_up.unlink()
+    asyncweb = mb_per_s(size, results["asyncweb"])[0]
     lines = [
-        f"Over uvicorn on 127.0.0.1, curl -F posting {size // MiB} MiB, median of {rounds} interleaved rounds",
+        f"Over uvicorn on 127.0.0.1, curl -F posting {size // MiB} MiB, median of {rounds} interleaved rounds "
+        "(after a 4 MiB warm-up upload each; ratio: to asyncweb)",
         "",
-        "| server app | MB/s (min-max) | vs Starlette | server peak RSS above idle | server minor faults |",
+        "| server app | MB/s (min-max) | vs asyncweb | server peak RSS above idle | server minor faults |",
         "|---|---|---|---|---|",
     ]
     for name, runs in results.items():
         speed, low, high = mb_per_s(size, runs)
         lines.append(
-            f"| {name} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / starlette:.2f}x "
+            f"| {name} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / asyncweb:.2f}x "
             f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", left_behind(results)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     size, chunks = args.size_mib * MiB, [int(kib) * 1024 for kib in args.chunks_kib.split(",")]
     with tempfile.TemporaryDirectory(dir=args.upload_dir) as upload_dir:
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, spool folder {upload_dir}\n")
+        from benchmarks.upload_peers import MISSING
+
+        for name, why in MISSING.items():
+            print(f"{name} left out: {why}\n")
         if args.only in (None, "inprocess"):
             print(in_process_table(size, chunks, args.rounds, upload_dir), end="\n\n", flush=True)
         if args.only in (None, "strategies"):
