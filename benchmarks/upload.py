@@ -275,6 +275,8 @@ def upload_app(target: str, upload_dir: str) -> Any:
 
 
 def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any]:
+    """One timed run of `target` in this (fresh) process; an app's answer is
+    checked on the warm-up, before the clock, and on the run itself."""
     if not target.endswith("default malloc"):
         from asyncweb._malloc import tune_malloc
 
