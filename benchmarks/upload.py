@@ -9,15 +9,16 @@
    asyncweb's App, Starlette's `request.form()` and the peers of
    `benchmarks/upload_peers.py` (Falcon, BlackSheep, Litestar, Django).
    Each measurement runs in a fresh process, so peak RSS and minor page
-   faults are its own; the targets are interleaved round by round and
-   medians reported.
+   faults are its own; the targets are interleaved round by round, in an
+   order shuffled each round (`round_order`), and medians reported.
 2. Write strategies for spooling, with the event loop's lag measured by a
    1 ms ticker while the upload runs: inline `os.write` (asyncweb's), a
    thread hop per chunk (Starlette's design) and batched `os.writev` in a
    thread every 1 MiB.
 3. Over a real uvicorn on 127.0.0.1, curl posting a 256 MiB file
-   (`--http-size-mib 2048` for 2 GiB) to asyncweb, Starlette and the peers:
-   MB/s, server peak RSS above idle and minor page faults.
+   (`--http-size-mib 2048` for 2 GiB) to asyncweb, Starlette and the peers,
+   a fresh server each, interleaved the same way: MB/s, server peak RSS
+   above idle and minor page faults.
 
 Every app answers the upload's size as text; a 4 MiB upload first (so
 imports and first temp files are done) must be answered right before
@@ -39,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -342,13 +344,23 @@ def measure(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, An
     return result
 
 
+def round_order(targets: list[str], round_: int) -> list[str]:
+    """`targets` shuffled for round `round_`, the same in every run: no target
+    always follows the same one. A writer that follows a pause (the no-op
+    parser, a server starting) is slower on this VM, up to 5x for 256 MiB:
+    in a fixed order one target paid it every round."""
+    order = list(targets)
+    random.Random(round_).shuffle(order)
+    return order
+
+
 def interleaved(
     targets: list[str], chunks: list[int], size: int, rounds: int, upload_dir: str
 ) -> dict[tuple[str, int], list[dict[str, Any]]]:
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for round_ in range(rounds):
         for chunk in chunks:
-            for target in targets:
+            for target in round_order(targets, round_):
                 results.setdefault((target, chunk), []).append(measure(target, size, chunk, upload_dir))
         print(f"  round {round_ + 1}/{rounds} done", file=sys.stderr)
     return results
@@ -497,7 +509,7 @@ def http_table(size: int, rounds: int, upload_dir: str) -> str:
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     try:
         for round_ in range(rounds):
-            for name in names:
+            for name in round_order(names, round_):
                 spool_dir = spool_folder(upload_dir)
                 try:
                     result = http_upload(name, body, warm_up, spool_dir)
