@@ -44,6 +44,29 @@ async def test_the_log_is_settable_and_handed_to_the_handler(caplog: pytest.LogC
 
 
 @pytest.mark.anyio
+async def test_the_handler_gets_what_the_public_constructors_make() -> None:
+    # The App makes both objects without their class calls (a cost on
+    # CPython 3.11): they must come out as Request(scope, ...) and Response() do.
+    seen: list[tuple[Request, Response]] = []
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        seen.append((request, response))
+
+    app = App(handler)
+    async with asgi_client(app) as client:
+        await client.get("/mount/page?a=1")
+    [(request, response)] = seen
+    assert type(request) is Request and type(response) is Response
+    made = Request(request.scope, request._receive, app.config)
+    for name in Request.__slots__:
+        assert getattr(request, name) == getattr(made, name), name
+    blank = Response()
+    for name in Response.__slots__:
+        assert getattr(response, name) == getattr(blank, name), name
+    assert request.path == "/mount/page"
+
+
+@pytest.mark.anyio
 async def test_http_error_becomes_the_answer() -> None:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         if request.path == "/auth":

@@ -24,6 +24,7 @@ AsyncHandler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
 SyncHandler = Callable[[Request, Response, logging.Logger], None]
 Handler = AsyncHandler | SyncHandler
 Hook = Callable[[], Awaitable[None]]
+_new = object.__new__
 
 _NO_LOOP_HINT = (
     " (served with no event loop, as the CGI host and the WSGI gateway serve an App when nothing imported"
@@ -113,8 +114,14 @@ class App:
             await self._other(scope, receive, send)
             return
         config = self._config
-        request = Request(scope, receive, config)
-        response = Response()
+        method = scope["method"]
+        # Request(...) and Response() without the class calls, which run
+        # __init__ through C: on CPython 3.11 that costs more than the bare
+        # object and one call from Python.
+        request = _new(Request)
+        request._begin(scope, receive, config)
+        response = _new(Response)
+        response._clear()
         try:
             # The handler is called here, not in a coroutine of its own: this runs for every request.
             try:
@@ -125,7 +132,7 @@ class App:
                         raise HTTPError(400, "this server does not serve the host the request names")
                     if config.strict_parsing:
                         request.query  # noqa: B018 - strict mode refuses a bad query before the handler runs
-                if scope["method"] not in ("GET", "HEAD") and config.parse_forms and request.has_form_body:
+                if method not in ("GET", "HEAD") and config.parse_forms and request.has_form_body:
                     await request.form()
                 if self.is_sync:
                     await self._call_sync(request, response, scope)
@@ -140,31 +147,32 @@ class App:
             try:
                 raw_headers = response.raw_headers()
             except Exception:
-                self.log.exception("bad response for %s %s", scope["method"], scope["path"])
+                self.log.exception("bad response for %s %s", method, scope["path"])
                 response.close()
                 response = error_response(500)
                 raw_headers = response.raw_headers()
-            await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+            status = response.status
+            await send({"type": "http.response.start", "status": status, "headers": raw_headers})
             body = response.body
             try:
                 if type(body) is bytes:  # the common case, in one message as send_body sends it
                     # A 200 has a body: the status test spares has_no_body's call for nearly every answer.
-                    if (response.status != 200 and has_no_body(response.status)) or scope["method"] == "HEAD":
+                    if (status != 200 and has_no_body(status)) or method == "HEAD":
                         body = b""
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                 else:
                     await self._send_stream(response, scope, send, request)
             except ClientDisconnect:
-                self.log.debug("client went away while the response was sent for %s %s", scope["method"], scope["path"])
+                self.log.debug("client went away while the response was sent for %s %s", method, scope["path"])
             except Exception:
                 # The status line is gone: all that is left is to end the
                 # connection, which the server does when the app returns early.
-                self.log.exception("error while streaming the response to %s %s", scope["method"], scope["path"])
+                self.log.exception("error while streaming the response to %s %s", method, scope["path"])
         finally:
             # Uploads live until the response is sent: it may stream them.
             if request._form is not None:  # close() has nothing else to do
                 request.close()
-            if type(response.body) is not bytes:  # a file is closed once sent, and here if it was not
+            if response._file is not None:  # a file is closed once sent, and here if it was not
                 response.close()
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -163,14 +163,23 @@ class Request:
     )
 
     def __init__(self, scope: Scope, receive: Receive = _no_body, config: Config = DEFAULT_CONFIG) -> None:
+        self._begin(scope, receive, config)
+
+    def _begin(self, scope: Scope, receive: Receive, config: Config) -> None:
+        """`__init__`'s work, which the App calls itself on the object (see
+        `App.__call__`)."""
         self.scope = scope
         # Worked out now, not in a property: nearly every handler reads it, often
         # more than once, and a property costs more than this in 3.11.
         # One rule under every gateway: the path below the mount point,
         # always starting with "/" (the mount point itself, which CGI gives
         # as an empty PATH_INFO, is "/"), as Werkzeug's is.
-        root: str = scope.get("root_path", "")
-        self.path: str = (split_path(scope)[1] if root else scope.get("path", "")) or "/"
+        try:  # two indexes cost less than two get() calls; servers send both keys
+            path: str = scope["path"]
+            root: str = scope["root_path"]
+        except KeyError:  # a scope made by hand: ASGI makes root_path optional
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+        self.path: str = (split_path(scope)[1] if root else path) or "/"
         self._receive = receive
         self._config = config
         self._headers: Headers | None = None

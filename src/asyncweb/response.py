@@ -50,6 +50,7 @@ class Response:
     """
 
     __slots__ = ("_cookies", "_file", "_headers", "_text", "body", "reason", "status")
+    _headers: MutableHeaders | None  # made on first use: most answers set no header
 
     def __init__(
         self,
@@ -57,19 +58,25 @@ class Response:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         body: Body = b"",
     ) -> None:
+        self._clear()
+        if headers is not None:
+            self._headers = MutableHeaders(headers)
+        if type(status) is not int or status != 200:  # the default needs no check
+            self.set_status(status)
+        if body != b"":  # b"" is already set, and most answers set their body later
+            self.set_body(body)
+
+    def _clear(self) -> None:
+        """What every Response starts as: a 200 with no header, cookie or
+        body of its own. The App makes its responses with this alone."""
         self.status = 200
         self.reason: str | None = None
-        # Made on first use: most answers set no header of their own.
-        self._headers = None if headers is None else MutableHeaders(headers)
+        self._headers = None
         # Made on first use too; each Set-Cookie kept as the pair it is sent as.
         self._cookies: dict[tuple[str, str | None, str | None], tuple[bytes, bytes]] | None = None
         self.body: bytes | AsyncIterable[bytes] | FileBody = b""
         self._file: FileBody | None = None  # the body set_file set, until it is closed
         self._text = False
-        if type(status) is not int or status != 200:  # the default needs no check
-            self.set_status(status)
-        if body != b"":  # b"" is already set, and most answers set their body later
-            self.set_body(body)
 
     @property
     def headers(self) -> MutableHeaders:
@@ -97,7 +104,7 @@ class Response:
         if self._file is not None:  # a file set before is not sent: closed now
             self.close()
         if isinstance(body, str):
-            self.body = body.encode("utf-8")
+            self.body = body.encode()  # UTF-8: the default, which takes no codec lookup
             self._text = True
         elif isinstance(body, (bytes, bytearray, memoryview)):  # a tuple: isinstance checks it faster than a union
             self.body, self._text = bytes(body), False
@@ -235,8 +242,11 @@ class Response:
         if self._headers is None and type(body) is bytes:
             # The common answer, no header of its own set: _completions, inlined.
             status = self.status
-            if status >= 200 and status != 204 and status != 304:  # not has_no_body(status)
-                pair = _LENGTHS.get(len(body)) or _length(len(body))
+            if status == 200 or not has_no_body(status):
+                try:  # an index, not .get(): it costs less, and a miss is rare
+                    pair = _LENGTHS[len(body)]
+                except KeyError:
+                    pair = _length(len(body))
                 raw = [_TEXT_DEFAULT_RAW, pair] if self._text else [pair]
             else:
                 raw = [_TEXT_DEFAULT_RAW] if self._text else []
