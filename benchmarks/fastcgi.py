@@ -1,28 +1,46 @@
 """nginx -> asyncweb FastCGI, nginx -> fcgisgi and nginx -> uvicorn, side by side.
 
     .venv/bin/pip install -e '.[bench]'   # fcgisgi, uvloop, httptools, hatch-mypyc
-    .venv/bin/python benchmarks/fastcgi.py [--rounds 3] [--duration 10]
+    .venv/bin/python benchmarks/fastcgi.py [--rounds 3] [--duration 10] [--routes hello,cookies]
 
 One nginx (1 worker, keep-alive to each upstream over a Unix socket, request
 buffering off) fronts the servers, each serving the same raw ASGI app on
-uvloop: GET / answers "Hello, world!", POST /upload reads and counts the
-body. asyncweb runs twice: as a release wheel ships it, its FastCGI hot path
-compiled with mypyc (built first, from this tree; needs a C compiler), and
-as plain Python, what an install from source runs. Rounds run the servers in
-turn, so that background load on the machine hits them alike; the table
-shows medians over the rounds (`--servers asyncweb,uvicorn` runs a subset).
-Needs nginx, wrk and curl.
+uvloop, so that the servers are compared and not frameworks. wrk times its
+GET routes (`--routes`, comma-separated, default both):
+
+- `hello`: GET / answers "Hello, world!";
+- `cookies`: GET /cookies, with the Cookie header of benchmarks/apps.py's
+  cookies route (10 cookies, a wrk `-H`), answers them as `name=value`
+  lines and sets 3 cookies, with that module's raw-ASGI helpers;
+
+and after them, each round, curl posts `--upload-mib` MiB to POST /upload,
+which reads and counts the body. asyncweb runs twice: as a release wheel
+ships it, its FastCGI hot path compiled with mypyc (built first, from this
+tree; needs a C compiler), and as plain Python, what an install from source
+runs. Before anything is timed, curl fetches every route from every server
+through nginx, and the reply's status, body and Set-Cookie lines are
+checked. Rounds run the servers in turn, so that background load on the
+machine hits them alike; the table shows, per route and server, medians over
+the rounds of req/s, p99 latency and the server's and nginx's CPU time per
+request, and the server's req/s over uvicorn's round by round; a second
+table the upload's MB/s and each server's peak RSS (`--servers
+asyncweb,uvicorn` runs a subset). Needs nginx, wrk and curl.
 
 `--in-process` needs none of them: it times the Python side alone, nginx's
-bytes for the GET pushed through asyncweb's asyncio transport layer and
-through uvicorn's httptools protocol, with fake transports (asyncweb as this
-interpreter imports it: PYTHONPATH set to a compiled build times that one). Its instruction
-count is steadier than any timing on a shared machine:
+bytes for one route's GET (hello unless `--routes` says otherwise: a
+callgrind count covers the whole run) pushed through asyncweb's asyncio
+transport layer and through uvicorn's httptools protocol, with fake
+transports (asyncweb as this interpreter imports it: PYTHONPATH set to a
+compiled build times that one). One extra connection's reply is checked
+whole before the clock starts, and every timed reply must end as it did.
+Its instruction count is steadier than any timing on a shared machine:
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        .venv/bin/python benchmarks/fastcgi.py --in-process --servers asyncweb --repeat 1 --requests N
+        .venv/bin/python benchmarks/fastcgi.py --in-process --servers asyncweb --repeat 1 --requests N \
+        [--routes cookies]
 
-at two values of N; the difference over the difference in N is per request.
+at two values of N (multiples of `--connections`, 64); the difference over
+the difference in N is per request.
 """
 
 from __future__ import annotations
@@ -39,17 +57,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The repo root instead of benchmarks/, so that `tests` imports and no module
-# here can shadow the standard library.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# Run as a script, the repo root instead of benchmarks/, so that `tests`
+# imports and no module here can shadow the standard library; imported (the
+# servers, the tests), the path is the importer's.
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from asyncweb.types import Receive, Scope, Send  # noqa: E402
-from tests import compiled  # noqa: E402
-from tests.fastcgi import servers  # noqa: E402
-from tests.support import free_port, wait_for  # noqa: E402
+from asyncweb.types import Receive, Scope, Send
+from benchmarks.apps import REQUEST_COOKIES, ROUTES, SET_COOKIES, _raw_cookies, _raw_set_cookie, echo
+from tests import compiled
+from tests.fastcgi import servers, wire
+from tests.support import free_port, wait_for
 
 HELLO = b"Hello, world!"
 SERVERS = ("asyncweb", "asyncweb-py", "fcgisgi", "uvicorn")
@@ -64,6 +86,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "lifespan.shutdown.complete"})
         return
     body = HELLO
+    cookies: list[tuple[bytes, bytes]] = []
     if scope["method"] == "POST":
         size, more = 0, True
         while more:
@@ -71,9 +94,73 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             size += len(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"%d\n" % size
-    headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+    elif scope["path"] == "/cookies":
+        # The work of benchmarks/apps.py's raw cookies route, by its helpers.
+        body = echo(_raw_cookies(scope["headers"]).items()).encode("utf-8")
+        cookies = [(b"set-cookie", _raw_set_cookie(*cookie)) for cookie in SET_COOKIES]
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body)), *cookies]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What is checked of a reply: status, Set-Cookie values in order, body."""
+
+    status: int
+    set_cookies: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    """One route's GET, as wrk and curl send it, and the reply it must get."""
+
+    path: str
+    headers: tuple[tuple[str, str], ...]  # sent beside Host
+    reply: Reply
+
+    def options(self) -> list[str]:
+        """The `-H` options that send `headers`, for wrk and curl alike."""
+        return [option for name, value in self.headers for option in ("-H", f"{name}: {value}")]
+
+
+GETS = {
+    "hello": Get("/", (), Reply(200, (), HELLO)),
+    "cookies": Get(
+        "/cookies",
+        (("Cookie", dict(ROUTES["cookies"].headers)[b"cookie"].decode("latin-1")),),
+        Reply(
+            200,
+            tuple(_raw_set_cookie(*cookie).decode("latin-1") for cookie in SET_COOKIES),
+            echo(REQUEST_COOKIES).encode("utf-8"),
+        ),
+    ),
+}
+
+
+def expect(server: str, route: str, reply: Reply) -> None:
+    """RuntimeError unless `reply` is the one `route` must get."""
+    if reply != GETS[route].reply:
+        raise RuntimeError(f"{server} answered {route} with {reply}, not {GETS[route].reply}")
+
+
+def http_reply(data: bytes) -> Reply:
+    """One HTTP/1.1 response, whole (uvicorn's bytes, curl -i's output)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    fields = [line.partition(":") for line in lines]
+    cookies = tuple(value.strip() for name, _, value in fields if name.lower() == "set-cookie")
+    return Reply(int(status_line.split()[1]), cookies, body)
+
+
+def fastcgi_reply(data: bytes) -> Reply:
+    """The reply to request 1 in FastCGI records, once they hold its END_REQUEST."""
+    response = wire.collect(wire.parse(data)[0], 1)
+    if response is None:
+        raise RuntimeError(f"no END_REQUEST in {data[:200]!r}")
+    cookies = tuple(value for name, value in response.headers if name.lower() == "set-cookie")
+    return Reply(response.status, cookies, response.body)
 
 
 def serve_fcgisgi(sock: str) -> None:
@@ -128,10 +215,22 @@ def nginx_config(run_dir: Path, ports: dict[str, int], sockets: dict[str, Path])
     return servers.nginx_main(run_dir, blocks, log_level="warn", connections=4096)
 
 
-def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
-    """(requests per second, p99 latency in ms) of GET / with keep-alive."""
+def fetch(port: int, get: Get) -> Reply:
+    """One `get` through nginx with curl, its reply."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
+        ["curl", "-sS", "-i", *get.options(), f"http://127.0.0.1:{port}{get.path}"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return http_reply(out)
+
+
+def wrk(port: int, get: Get, duration: int, connections: int) -> tuple[float, float]:
+    """(requests per second, p99 latency in ms) of `get` with keep-alive."""
+    url = f"http://127.0.0.1:{port}{get.path}"
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", *get.options(), url],
         capture_output=True,
         text=True,
         check=True,
@@ -185,26 +284,35 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-# What nginx sends for wrk's GET / (docs/hosts/nginx.md's fastcgi_param lines, then
-# the request's one header), and what its proxy_pass sends uvicorn.
-NGINX_GET_PARAMS = [
-    ("REQUEST_METHOD", "GET"),
-    ("QUERY_STRING", ""),
-    ("CONTENT_TYPE", ""),
-    ("CONTENT_LENGTH", ""),
-    ("REQUEST_URI", "/"),
-    ("SERVER_PROTOCOL", "HTTP/1.1"),
-    ("REQUEST_SCHEME", "http"),
-    ("REMOTE_ADDR", "127.0.0.1"),
-    ("REMOTE_PORT", "54321"),
-    ("SERVER_ADDR", "127.0.0.1"),
-    ("SERVER_PORT", "8080"),
-    ("SERVER_NAME", "127.0.0.1"),
-    ("SCRIPT_NAME", ""),
-    ("PATH_INFO", "/"),
-    ("HTTP_HOST", "127.0.0.1:8080"),
-]
-PROXIED_GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+def fastcgi_params(get: Get) -> list[tuple[str, str]]:
+    """What nginx 1.22 sends asyncweb for wrk's `get` (captured): the
+    fastcgi_param lines of nginx_config, then an HTTP_ param per request
+    header, Host first."""
+    return [
+        ("REQUEST_METHOD", "GET"),
+        ("QUERY_STRING", ""),
+        ("CONTENT_TYPE", ""),
+        ("CONTENT_LENGTH", ""),
+        ("REQUEST_URI", get.path),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_SCHEME", "http"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("REMOTE_PORT", "54321"),
+        ("SERVER_ADDR", "127.0.0.1"),
+        ("SERVER_PORT", "8080"),
+        ("SERVER_NAME", "127.0.0.1"),
+        ("SCRIPT_NAME", ""),
+        ("PATH_INFO", get.path),
+        ("HTTP_HOST", "127.0.0.1:8080"),
+        *((f"HTTP_{name.upper().replace('-', '_')}", value) for name, value in get.headers),
+    ]
+
+
+def proxied(get: Get) -> bytes:
+    """What nginx's proxy_pass sends uvicorn for wrk's `get` (captured):
+    the Host it sets, then the client's other headers."""
+    lines = [f"GET {get.path} HTTP/1.1", "Host: 127.0.0.1:8080", *(f"{n}: {v}" for n, v in get.headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class Sink:
@@ -229,20 +337,36 @@ class Sink:
         pass
 
 
-async def in_process(name: str, requests: int, connections: int) -> float:
-    """µs per request of one server's Python side: `connections` protocol
-    objects with fake transports get a request each, the loop runs the apps,
-    again and again (the shape of wrk's load, without the kernel)."""
+class Recorder(Sink):
+    """A Sink that also keeps every write, for the reply checked whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.written += data
+
+
+async def in_process(name: str, route: str, requests: int, connections: int) -> float:
+    """µs per request of one server's Python side on `route`: `connections`
+    protocol objects with fake transports get a request each, the loop runs
+    the apps, again and again (the shape of wrk's load, without the kernel).
+    RuntimeError for a wrong reply."""
     import asyncio
 
+    get = GETS[route]
     if name == "asyncweb":
         from asyncweb.fastcgi.connection import Connection
         from asyncweb.fastcgi.state import ServerState as FastCGIState
-        from tests.fastcgi import wire
 
-        data = wire.request(1, NGINX_GET_PARAMS)
+        data = wire.request(1, fastcgi_params(get))
         server = FastCGIState(app, connections, 1 << 20)
-        protocols: list[Any] = [Connection(server, None) for _ in range(connections)]  # type: ignore[arg-type]
+        parse = fastcgi_reply
+
+        def connect() -> Any:
+            return Connection(server, None)  # type: ignore[arg-type]
 
         def busy() -> bool:
             return server.slots.free != connections
@@ -251,15 +375,29 @@ async def in_process(name: str, requests: int, connections: int) -> float:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
         from uvicorn.server import ServerState
 
-        data = PROXIED_GET
+        data = proxied(get)
         config = Config(app, http="httptools", access_log=False, log_level="warning", lifespan="off")
         config.load()
         state = ServerState()
-        protocols = [HttpToolsProtocol(config, state, {}) for _ in range(connections)]
+        parse = http_reply
+
+        def connect() -> Any:
+            return HttpToolsProtocol(config, state, {})
 
         def busy() -> bool:
             return bool(state.tasks)
 
+    # One request on a connection of its own first, whole reply checked;
+    # a constant cost, which callgrind's two values of N cancel.
+    recorder = Recorder()
+    checked = connect()
+    checked.connection_made(recorder)
+    checked.data_received(data)
+    while busy():
+        await asyncio.sleep(0)
+    expect(name, route, parse(bytes(recorder.written)))
+
+    protocols = [connect() for _ in range(connections)]
     sinks = [Sink() for _ in protocols]
     for protocol, sink in zip(protocols, sinks, strict=True):
         protocol.connection_made(sink)
@@ -271,20 +409,41 @@ async def in_process(name: str, requests: int, connections: int) -> float:
         while busy():
             await asyncio.sleep(0)
     elapsed = time.perf_counter() - start
-    if not all(HELLO in sink.last for sink in sinks):
-        raise RuntimeError(f"{name} answered {sinks[0].last[:200]!r}")
+    # A Sink keeps the last write alone: asyncweb's whole reply, uvicorn's body.
+    wrong = [sink.last for sink in sinks if sink.last != recorder.last]
+    if wrong:
+        raise RuntimeError(f"{name} answered {route} with {wrong[0][:200]!r}, not {recorder.last[:200]!r}")
     return elapsed / (rounds * connections) * 1e6
 
 
-def micro(names: tuple[str, ...], requests: int, repeat: int, connections: int) -> int:
-    """The Python side of a hello GET, in process (median of `repeat` runs)."""
+def micro(names: tuple[str, ...], routes: tuple[str, ...], requests: int, repeat: int, connections: int) -> int:
+    """The Python side of each route's GET, in process (median of `repeat` runs)."""
     import uvloop
 
     print(f"in process, uvloop, {connections} connections, {requests} requests, median of {repeat} runs")
-    for name in names:
-        times = sorted(uvloop.run(in_process(name, requests, connections)) for _ in range(repeat))
-        print(f"{name:9} {statistics.median(times):6.2f} µs per request (best {times[0]:.2f})")
+    for route in routes:
+        for name in names:
+            times = sorted(uvloop.run(in_process(name, route, requests, connections)) for _ in range(repeat))
+            print(f"{route:7} {name:9} {statistics.median(times):6.2f} µs per request (best {times[0]:.2f})")
     return 0
+
+
+LABELS = {
+    "asyncweb": "nginx -> asyncweb FastCGI, mypyc build",
+    "asyncweb-py": "nginx -> asyncweb FastCGI, pure Python",
+    "fcgisgi": "nginx -> fcgisgi 0.2.3 FastCGI",
+    "uvicorn": "nginx -> proxy_pass -> uvicorn (httptools)",
+}
+
+
+def over_uvicorn(rps: list[float], uvicorn: list[float] | None) -> str:
+    """A server's req/s over uvicorn's, round by round: the servers of a
+    round ran minutes apart at most, so a round's ratio sees less of the
+    machine's drift than a ratio of medians."""
+    if uvicorn is None:
+        return "n/a"
+    ratios = sorted(a / u for a, u in zip(rps, uvicorn, strict=True))
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
 
 def main() -> int:
@@ -294,26 +453,39 @@ def main() -> int:
         action="store_true",
         help="no nginx: time the Python side of a GET through asyncweb's transport and uvicorn's protocol",
     )
+    parser.add_argument(
+        "--routes",
+        help=f"comma-separated subset of {','.join(GETS)} (default all; with --in-process, hello)",
+    )
     parser.add_argument("--requests", type=int, default=64000, help="per --in-process run")
     parser.add_argument("--repeat", type=int, default=5, help="--in-process runs")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per server, route and round")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--upload-mib", type=int, default=256)
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset to run")
     args = parser.parse_args()
     names = tuple(n for n in SERVERS if n in args.servers.split(","))
+    chosen = args.routes.split(",") if args.routes else ["hello"] if args.in_process else list(GETS)
+    if unknown := set(chosen) - set(GETS):
+        parser.error(f"no route {', '.join(sorted(unknown))}: the routes are {', '.join(GETS)}")
+    routes = tuple(r for r in GETS if r in chosen)
     if args.in_process:
         return micro(
-            tuple(n for n in names if n in ("asyncweb", "uvicorn")), args.requests, args.repeat, args.connections
+            tuple(n for n in names if n in ("asyncweb", "uvicorn")),
+            routes,
+            args.requests,
+            args.repeat,
+            args.connections,
         )
     for tool in ("nginx", "wrk", "curl"):
         if servers.find(tool) is None:
             print(f"{tool} is not installed", file=sys.stderr)
             return 2
-    results: dict[str, dict[str, list[float]]] = {
-        n: {"rps": [], "p99": [], "mbs": [], "cpu": [], "nginx": []} for n in names
+    results: dict[tuple[str, str], dict[str, list[float]]] = {
+        (route, n): {"rps": [], "p99": [], "cpu": [], "nginx": []} for route in routes for n in names
     }
+    uploads: dict[str, list[float]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory(prefix="asyncweb-bench-") as tmp, ExitStack() as stack:
         run_dir = Path(tmp)
         size = args.upload_mib << 20
@@ -341,68 +513,65 @@ def main() -> int:
         children = Path(f"/proc/{master}/task/{master}/children")
         wait_for(lambda: bool(children.read_text().split()), 10, "nginx's worker")
         worker = int(children.read_text().split()[0])
+        for name in names:
+            for route in routes:
+                expect(name, route, fetch(ports[name], GETS[route]))
+        print(f"replies checked through nginx: {', '.join(routes)} from {', '.join(names)}")
         for name in names:  # warm up: connections, caches, lazy imports
-            wrk(ports[name], 2, args.connections)
+            for route in routes:
+                wrk(ports[name], GETS[route], min(2, args.duration), args.connections)
             upload(ports[name], data, size)
         for round_ in range(args.rounds):
             shift = round_ % len(names)
             order = names[shift:] + names[:shift]
             for name in order:
                 pid = procs[name].popen.pid
-                cpu, nginx_cpu = cpu_seconds(pid), cpu_seconds(worker)
-                rps, p99 = wrk(ports[name], args.duration, args.connections)
-                # CPU time per request: steadier than req/s when other work
-                # shares the machine. nginx's own differs by upstream
-                # protocol, and it shares the two cores with the server.
-                us = (cpu_seconds(pid) - cpu) / (rps * args.duration) * 1e6
-                nginx_us = (cpu_seconds(worker) - nginx_cpu) / (rps * args.duration) * 1e6
-                mbs = upload(ports[name], data, size)
-                for key, value in (("rps", rps), ("p99", p99), ("mbs", mbs), ("cpu", us), ("nginx", nginx_us)):
-                    results[name][key].append(value)
-                print(
-                    f"round {round_ + 1} {name:9} {rps:9.0f} req/s  p99 {p99:6.2f} ms  "
-                    f"{us:5.0f} us CPU/req (nginx {nginx_us:3.0f})  upload {mbs:6.0f} MB/s"
-                )
+                for route in routes:
+                    cpu, nginx_cpu = cpu_seconds(pid), cpu_seconds(worker)
+                    rps, p99 = wrk(ports[name], GETS[route], args.duration, args.connections)
+                    # CPU time per request: steadier than req/s when other work
+                    # shares the machine. nginx's own differs by upstream
+                    # protocol, and it shares the two cores with the server.
+                    us = (cpu_seconds(pid) - cpu) / (rps * args.duration) * 1e6
+                    nginx_us = (cpu_seconds(worker) - nginx_cpu) / (rps * args.duration) * 1e6
+                    for key, value in (("rps", rps), ("p99", p99), ("cpu", us), ("nginx", nginx_us)):
+                        results[route, name][key].append(value)
+                    print(
+                        f"round {round_ + 1} {name:11} {route:7} {rps:9.0f} req/s  p99 {p99:6.2f} ms  "
+                        f"{us:5.0f} us CPU/req (nginx {nginx_us:3.0f})"
+                    )
+                uploads[name].append(upload(ports[name], data, size))
+                print(f"round {round_ + 1} {name:11} upload  {uploads[name][-1]:9.0f} MB/s")
         rss = {name: peak_rss_mib(procs[name].popen.pid) for name in names}
         for name in names:
             procs[name].popen.send_signal(signal.SIGTERM)
     print()
     print(f"Machine: {machine()}")
+    gets = ", ".join(f"{route} (GET {GETS[route].path})" for route in routes)
     print(
-        f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds (medians); "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s on {gets}, {args.rounds} interleaved rounds (medians); "
         f"upload: one {args.upload_mib} MiB POST with curl -T"
     )
     print()
     print(
-        "| behind nginx (1 worker) | req/s | p99 latency | server CPU per request | nginx CPU per request "
-        "| upload MB/s | peak RSS |"
+        "| behind nginx (1 worker) | route | req/s | req/s over uvicorn's, round by round | p99 latency "
+        "| server CPU per request | nginx CPU per request |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    label = {
-        "asyncweb": "nginx -> asyncweb FastCGI, mypyc build",
-        "asyncweb-py": "nginx -> asyncweb FastCGI, pure Python",
-        "fcgisgi": "nginx -> fcgisgi 0.2.3 FastCGI",
-        "uvicorn": "nginx -> proxy_pass -> uvicorn (httptools)",
-    }
-    base = statistics.median(results[names[0]]["rps"])
-    for name in names:
-        r = results[name]
-        rps = statistics.median(r["rps"])
-        print(
-            f"| {label[name]} | {rps:.0f} ({rps / base:.2f}x) | {statistics.median(r['p99']):.1f} ms "
-            f"| {statistics.median(r['cpu']):.0f} µs | {statistics.median(r['nginx']):.0f} µs "
-            f"| {statistics.median(r['mbs']):.0f} | {rss[name]:.0f} MiB |"
-        )
-    if "uvicorn" in names:
-        # The servers of a round ran minutes apart at most, so a round's
-        # ratio sees less of the machine's drift than a ratio of medians.
-        print()
-        for name in (n for n in names if n != "uvicorn"):
-            ratios = sorted(a / u for a, u in zip(results[name]["rps"], results["uvicorn"]["rps"], strict=True))
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for route in routes:
+        uvicorn = results[route, "uvicorn"]["rps"] if "uvicorn" in names else None
+        for name in names:
+            r = results[route, name]
             print(
-                f"{name} / uvicorn req/s, round by round: median {statistics.median(ratios):.2f}x "
-                f"({ratios[0]:.2f}-{ratios[-1]:.2f})"
+                f"| {LABELS[name]} | {route} | {statistics.median(r['rps']):.0f} | {over_uvicorn(r['rps'], uvicorn)} "
+                f"| {statistics.median(r['p99']):.1f} ms | {statistics.median(r['cpu']):.0f} µs "
+                f"| {statistics.median(r['nginx']):.0f} µs |"
             )
+    print()
+    print("| behind nginx (1 worker) | upload MB/s | peak RSS |")
+    print("| --- | ---: | ---: |")
+    for name in names:
+        print(f"| {LABELS[name]} | {statistics.median(uploads[name]):.0f} | {rss[name]:.0f} MiB |")
     return 0
 
 
