@@ -1,4 +1,5 @@
 """Upload benchmark: asyncweb against Starlette, the peers and the raw parser, in one run.
+It times no app that answered wrong, and writes nothing outside its temp folder.
 
     .venv/bin/python -m benchmarks upload            # everything below
     .venv/bin/python benchmarks/upload.py --help     # the same, standalone
@@ -8,30 +9,33 @@
    synchronous `os.write` of memoryview slices (the parse-and-write ceiling),
    asyncweb's App, Starlette's `request.form()` and the peers of
    `benchmarks/upload_peers.py` (Falcon, BlackSheep, Litestar, Django).
-   Each measurement runs in a fresh process, so peak RSS and minor page
-   faults are its own; the targets are interleaved round by round, in an
-   order shuffled each round (`round_order`), and medians reported.
+   Each measurement runs in a fresh process, so CPU time, peak RSS and
+   minor page faults are its own; the targets are interleaved round by
+   round, in an order shuffled each round (`round_order`), and medians
+   reported.
 2. Write strategies for spooling, with the event loop's lag measured by a
    1 ms ticker while the upload runs: inline `os.write` (asyncweb's), a
    thread hop per chunk (Starlette's design) and batched `os.writev` in a
    thread every 1 MiB.
 3. Over a real uvicorn on 127.0.0.1, curl posting a 256 MiB file
    (`--http-size-mib 2048` for 2 GiB) to asyncweb, Starlette and the peers,
-   a fresh server each, interleaved the same way: MB/s, server peak RSS
-   above idle and minor page faults.
+   a fresh server each, interleaved the same way: MB/s, the server's MB per
+   CPU second, its peak RSS above idle and its minor page faults.
 
-Every app answers the upload's size as text; a 4 MiB upload first (so
-imports and first temp files are done) must be answered right before
-anything is timed, and the timed one is checked too. Peak RSS is counted
-from that point (the kernel's high-water mark is reset there). Each message
-is a fresh bytes object, as a server allocates it, so the cost of glibc's
-page-fault trap (see asyncweb/malloc.py) shows here too.
+MB/s is what a client sees; MB per CPU second (user and system time of
+every thread, which time spent waiting for a core does not inflate) is the
+steadier figure on a machine busy with other work. Every app answers the
+upload's size as text; a 4 MiB upload first (so imports and first temp
+files are done) must be answered right before anything is timed, and the
+timed one is checked too. Peak RSS counts from that point (the kernel's
+high-water mark is reset there). Each message is a fresh bytes object, as
+a server allocates it, so the cost of glibc's page-fault trap (see
+asyncweb/malloc.py) shows here too.
 
 Each measurement spools into a folder of its own inside the run's temp
 folder (asyncweb's `upload_dir`, `tempfile`'s folder for the others),
 removed after it whatever a target left there (a count of what was left is
-printed); a peer that is not installed is left out, saying why. Nothing
-here times a target that answered wrong, or writes outside that folder.
+printed); a peer that is not installed is left out, saying why.
 """
 
 from __future__ import annotations
@@ -82,8 +86,19 @@ def vm_kib(field: str, pid: int | str = "self") -> int:
     raise LookupError(field)
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields from the third (state) on: the name before may hold spaces."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def minor_faults(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    return int(_stat(pid)[7])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of every thread of process `pid` so far."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- what every measurement shares: the check, the peers, the spool folder ----------
@@ -309,18 +324,21 @@ def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any
 
     reset_peak()
     idle = vm_kib("VmRSS")
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     lags: list[float] = run() or []
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
     rss_kib = vm_kib("VmHWM") - idle
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     if answered:
         expect_size(target, answered["status"], answered["body"], size)
     lags.sort()
     return {
         "seconds": seconds,
-        "faults": faults,
+        # Every thread's, as the kernel counts it: time waiting for a core
+        # (the machine's other work) is not in it, unlike the wall clock's.
+        "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "faults": after.ru_minflt - before.ru_minflt,
         "rss_kib": rss_kib,
         "answer": answered["body"].decode() if answered else None,
         "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)] if lags else None,
@@ -386,6 +404,13 @@ def mb_per_s(size: int, runs: list[dict[str, Any]]) -> tuple[float, float, float
     return statistics.median(speeds), min(speeds), max(speeds)
 
 
+def mb_per_cpu_s(size: int, runs: list[dict[str, Any]]) -> float:
+    """The median of MB per second of CPU: the cost of the work, steadier
+    than the wall clock on a machine busy with other work."""
+    # A server's time is counted in clock ticks (10 ms): a tiny run may read 0.
+    return statistics.median([size / max(run["cpu_seconds"], 1e-6) / 1e6 for run in runs])
+
+
 def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str) -> str:
     targets = [*PARSERS, "asyncweb", "asyncweb, sha256", "starlette", *installed_peers(), "asyncweb, default malloc"]
     results = interleaved(targets, chunks, size, rounds, upload_dir)
@@ -393,16 +418,19 @@ def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str)
         f"In process, {size // MiB} MiB upload, median of {rounds} interleaved rounds "
         "(ratio: to the parse-and-write ceiling)",
         "",
-        "| chunk | target | MB/s (min-max) | ratio | peak RSS above idle | minor faults |",
-        "|---|---|---|---|---|---|",
+        "| chunk | target | MB/s (min-max) | ratio | MB per CPU s (ratio) | peak RSS above idle | minor faults |",
+        "|---|---|---|---|---|---|---|",
     ]
     for chunk in chunks:
         ceiling = mb_per_s(size, results["parser + os.write", chunk])[0]
+        ceiling_cpu = mb_per_cpu_s(size, results["parser + os.write", chunk])
         for target in targets:
             runs = results[target, chunk]
             speed, low, high = mb_per_s(size, runs)
+            cpu = mb_per_cpu_s(size, runs)
             lines.append(
                 f"| {chunk // 1024} KiB | {target} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / ceiling:.2f}x "
+                f"| {cpu:,.0f} ({cpu / ceiling_cpu:.2f}x) "
                 f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
             )
     return "\n".join([*lines, "", left_behind(results)])
@@ -482,10 +510,11 @@ def http_upload(name: str, body: Path, warm_up: Path, spool_dir: str) -> dict[st
         status, reply, _ = curl_post(base, warm_up)
         expect_size(name, status, reply, warm_up.stat().st_size)
         reset_peak(pid)
-        idle, faults = vm_kib("VmRSS", pid), minor_faults(pid)
+        idle, faults, cpu = vm_kib("VmRSS", pid), minor_faults(pid), cpu_seconds(pid)
         status, reply, seconds = curl_post(base, body)
         result = {
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds(pid) - cpu,
             "rss_kib": vm_kib("VmHWM", pid) - idle,
             "faults": minor_faults(pid) - faults,
             "answer": reply.decode(),
@@ -520,18 +549,21 @@ def http_table(size: int, rounds: int, upload_dir: str) -> str:
     finally:
         body.unlink()
         warm_up.unlink()
-    asyncweb = mb_per_s(size, results["asyncweb"])[0]
+    asyncweb, asyncweb_cpu = mb_per_s(size, results["asyncweb"])[0], mb_per_cpu_s(size, results["asyncweb"])
     lines = [
         f"Over uvicorn on 127.0.0.1, curl -F posting {size // MiB} MiB, median of {rounds} interleaved rounds "
         "(after a 4 MiB warm-up upload each; ratio: to asyncweb)",
         "",
-        "| server app | MB/s (min-max) | vs asyncweb | server peak RSS above idle | server minor faults |",
-        "|---|---|---|---|---|",
+        "| server app | MB/s (min-max) | vs asyncweb | server MB per CPU s (vs asyncweb) "
+        "| server peak RSS above idle | server minor faults |",
+        "|---|---|---|---|---|---|",
     ]
     for name, runs in results.items():
         speed, low, high = mb_per_s(size, runs)
+        cpu = mb_per_cpu_s(size, runs)
         lines.append(
             f"| {name} | {speed:,.0f} ({low:,.0f}-{high:,.0f}) | {speed / asyncweb:.2f}x "
+            f"| {cpu:,.0f} ({cpu / asyncweb_cpu:.2f}x) "
             f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
         )
     return "\n".join([*lines, "", left_behind(results)])

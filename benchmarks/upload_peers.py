@@ -1,12 +1,11 @@
-"""The upload benchmark's peers: Falcon, BlackSheep, Litestar and Django,
-each taking `benchmarks/upload.py`'s multipart upload and answering its
-size as text (`"268435456\\n"`), as the asyncweb and Starlette targets do.
-
-Each uses its framework's own documented API for a large upload, as its
-docs show it; none may reach past that API to the ASGI messages or parse
-the body itself. Each spools the file into `tempfile`'s folder, which the
-benchmark points at its own (`tempfile.tempdir` in process, `TMPDIR` for a
-server), and lets it go when the request is done:
+"""The upload benchmark's peers, Falcon, BlackSheep, Litestar and Django:
+each takes `benchmarks/upload.py`'s multipart upload with its framework's
+own documented API for large files, as its docs show it, and answers the
+upload's size as text (`"268435456\\n"`), as the asyncweb and Starlette
+targets do. None may reach past that API to the ASGI messages, parse the
+body itself, or spool anywhere but `tempfile`'s folder, which the benchmark
+points at its own (`tempfile.tempdir` in process, `TMPDIR` for a server);
+each lets its file go when the request is done.
 
 - `falcon`: `await req.get_media()` gives the multipart form; its parts are
   iterated and the file part's `stream` written chunk by chunk to a
@@ -23,11 +22,13 @@ server), and lets it go when the request is done:
   in a `SpooledTemporaryFile` (1 MiB in memory, then a thread hop per
   chunk written). `request_max_body_size=None`, as asyncweb's
   `Limits(max_body_size=None)`: Litestar's default refuses 10 MB.
-- `django`: Django's `ASGIHandler` and an async view reading
-  `request.FILES`, with Django's default upload handlers (a file over
-  `FILE_UPLOAD_MAX_MEMORY_SIZE`, 2.5 MB, goes to a named temp file). Its
-  ASGI handler first spools the whole request body to a
-  `SpooledTemporaryFile`, then parses that: every byte is written twice.
+- `django`: Django's `ASGIHandler` and an async view (as
+  benchmarks/apps.py's) reading `request.FILES`, with Django's default
+  upload handlers (a file over `FILE_UPLOAD_MAX_MEMORY_SIZE`, 2.5 MB, goes
+  to a named temp file). Its ASGI handler first spools the whole request
+  body to a `SpooledTemporaryFile`, then the view's first look at
+  `request.FILES` parses that, synchronously, on the event loop: every
+  byte is written twice.
   Building it configures Django's settings for the whole process, so it
   needs a process of its own (each benchmark worker and server is one).
 
