@@ -408,7 +408,8 @@ def mb_per_cpu_s(size: int, runs: list[dict[str, Any]]) -> float:
     """The median of MB per second of CPU: the cost of the work, steadier
     than the wall clock on a machine busy with other work."""
     # A server's time is counted in clock ticks (10 ms): a tiny run may read 0.
-    return statistics.median([size / max(run["cpu_seconds"], 1e-6) / 1e6 for run in runs])
+    speeds: list[float] = [size / max(run["cpu_seconds"], 1e-6) / 1e6 for run in runs]
+    return statistics.median(speeds)
 
 
 def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str) -> str:
