@@ -10,6 +10,9 @@ the difference over 2N is the cost of one request, start-up cancelled out:
 - `app/TARGET/ROUTE`: `benchmarks/apps.py`'s targets on its routes, each
   app awaited directly as in the in-process mode (`inprocess.time_batch`;
   `n/a` for a target an older tree does not have);
+- `app/asyncweb-mypyc/ROUTE`: the asyncweb target as a release wheel
+  carries it, the tree's own `tests.compiled.build` made first (`n/a`
+  where it cannot be built);
 - `fastcgi/SERVER`: nginx's bytes for a GET through asyncweb's FastCGI
   connection and through uvicorn's httptools protocol, with fake
   transports (`fastcgi.py --in-process`); `fastcgi/asyncweb-mypyc` runs
@@ -70,6 +73,11 @@ class Scenario:
     name: str
 
     @property
+    def compiled(self) -> bool:
+        """Whether it runs the tree's mypyc build."""
+        return any(part.endswith(_MYPYC) for part in self.name.split("/"))
+
+    @property
     def per_request(self) -> bool:
         """False for a CGI variant: one run, the whole process counted."""
         return not self.name.startswith("cgi/")
@@ -79,12 +87,13 @@ class Scenario:
         kind, *rest = self.name.split("/")
         path = f"{tree}/src{os.pathsep}{tree}"
         env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
+        if self.compiled:
+            env["PYTHONPATH"] = f"{compiled_site(tree, folder)}{os.pathsep}{path}"
         if kind == "app":
-            return [sys.executable, "-c", _APP_WORKER, rest[0], rest[1], str(requests)], env
+            target = rest[0].removesuffix(_MYPYC)
+            return [sys.executable, "-c", _APP_WORKER, target, rest[1], str(requests)], env
         if kind == "fastcgi":
             server = rest[0].removesuffix(_MYPYC)
-            if server != rest[0]:
-                env["PYTHONPATH"] = f"{compiled_site(tree, folder)}{os.pathsep}{path}"
             script = str(tree / "benchmarks" / "fastcgi.py")
             argv = [sys.executable, script, "--in-process", "--servers", server, "--repeat", "1"]
             return [*argv, "--requests", str(requests), "--connections", str(FASTCGI_CONNECTIONS)], env
@@ -131,7 +140,8 @@ CGI_VARIANTS = {"pass": "python -c pass", "stdlib": "stdlib", "import": "import 
 
 
 def scenarios() -> list[Scenario]:
-    found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in TARGETS]
+    targets = [name for target in TARGETS for name in (target, f"{target}{_MYPYC}")[: 2 if target == "asyncweb" else 1]]
+    found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in targets]
     found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
     return found + [Scenario(f"cgi/{variant}") for variant in CGI_VARIANTS]
 
@@ -159,9 +169,9 @@ def compile_sources(tree: Path) -> None:
 def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> float | None:
     """Instructions per request (per process for a CGI variant); None for a
     target the tree does not have."""
-    if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1]):
+    if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1].removesuffix(_MYPYC)):
         return None
-    if scenario.name.endswith(_MYPYC) and compiled_site(tree, folder) is None:
+    if scenario.compiled and compiled_site(tree, folder) is None:
         return None
     if not scenario.per_request:
         # The second of two runs: the first may compile and write .pyc files.

@@ -5,6 +5,7 @@ that is not installed is skipped, saying so."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -114,6 +115,22 @@ def test_the_instruction_counts_start_with_the_trees_sources_compiled(tmp_path: 
     compile_sources(tmp_path)
     for source in (tmp_path / "src" / "module.py", tmp_path / "benchmarks" / "bench.py"):
         assert Path(importlib.util.cache_from_source(str(source))).is_file()
+
+
+def test_the_compiled_app_row_runs_the_asyncweb_target_on_the_trees_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import instructions
+
+    site = tmp_path / "site"
+    monkeypatch.setattr(instructions, "compiled_site", lambda tree, folder: site)
+    names = [s.name for s in instructions.scenarios()]
+    assert names.index("app/asyncweb-mypyc/query") == names.index("app/asyncweb/query") + 1
+    argv, env = instructions.Scenario("app/asyncweb-mypyc/query").run(ROOT, 64, tmp_path)
+    assert argv[3:5] == ["asyncweb", "query"]
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(site)
+    _, plain = instructions.Scenario("app/asyncweb/query").run(ROOT, 64, tmp_path)
+    assert str(site) not in plain["PYTHONPATH"]
 
 
 @pytest.mark.slow

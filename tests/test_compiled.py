@@ -1,7 +1,8 @@
-"""The FastCGI hot path compiled with mypyc, as release wheels carry it,
-must behave as the plain modules do: the FastCGI tests (nginx, lighttpd and
-cgi-fcgi included), the CGI and WSGI tests and the tests of the compiled modules
-run again against that build."""
+"""The modules compiled with mypyc, as release wheels carry them (the
+FastCGI hot path and the query parser), must behave as the plain modules
+do: the FastCGI tests (nginx, lighttpd and cgi-fcgi included), the CGI and
+WSGI tests and the tests of the compiled modules run again against that
+build."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from tests import compiled
 
 # The tests of the compiled modules (fastcgi/protocol, cgi/variables,
-# cgi/head, cgi/writer, _fieldsyntax) and of what runs through them.
+# cgi/head, cgi/writer, _fieldsyntax, query) and of what runs through them.
 COMPILED_TESTS = (
     "tests/fastcgi",
     "tests/cgi",
@@ -23,6 +24,9 @@ COMPILED_TESTS = (
     "tests/test_gateways.py",
     "tests/test_fieldsyntax.py",
     "tests/test_headers.py",
+    "tests/test_query.py",
+    "tests/test_fast_paths.py",
+    "tests/forms/test_reader.py",
 )
 
 
