@@ -243,10 +243,10 @@ class Response:
             # The common answer, no header of its own set: _completions, inlined.
             status = self.status
             if status == 200 or not has_no_body(status):
-                try:  # an index, not .get(): it costs less, and a miss is rare
-                    pair = _LENGTHS[len(body)]
-                except KeyError:
-                    pair = _length(len(body))
+                size = len(body)
+                # A test and an index cost less than .get(); a KeyError caught
+                # would cost more on each miss, and an app of many sizes misses.
+                pair = _LENGTHS[size] if size in _LENGTHS else _length(size)
                 raw = [_TEXT_DEFAULT_RAW, pair] if self._text else [pair]
             else:
                 raw = [_TEXT_DEFAULT_RAW] if self._text else []
