@@ -21,6 +21,10 @@ It times no app that answered wrong, and writes nothing outside its temp folder.
    (`--http-size-mib 2048` for 2 GiB) to asyncweb, Starlette and the peers,
    a fresh server each, interleaved the same way: MB/s, the server's MB per
    CPU second, its peak RSS above idle and its minor page faults.
+4. Paired: the ceiling, asyncweb, Starlette and the peers taking turns in
+   one process, a 64 MiB upload each turn (`paired_table`). On this VM the
+   noise of fresh processes (up to 5x for the same code) hides a few per
+   cent; in one process it falls on every target alike.
 
 The server's MB per CPU second (user and system time of every thread)
 is its own cost, which neither curl nor the machine's other work inflate.
@@ -63,7 +67,8 @@ CONTENT_TYPE = b"multipart/form-data; boundary=" + BOUNDARY
 MiB = 1024 * 1024
 WARM_UP = 4 * MiB  # above Django's 2.5 MB in-memory limit and Starlette's 1 MiB spool: every disk path is warmed
 ROOT = Path(__file__).resolve().parent.parent
-PARSERS = ("parser, no-op", "parser + os.write")
+CEILING = "parser + os.write"
+PARSERS = ("parser, no-op", CEILING)
 APPS = ("asyncweb", "asyncweb, sha256", "asyncweb, default malloc", "starlette")  # besides the peers
 STRATEGIES = ("inline", "thread per chunk", "batched 1 MiB in a thread")
 
@@ -304,7 +309,7 @@ def worker(target: str, size: int, chunk: int, upload_dir: str) -> dict[str, Any
     run: Callable[[], Any]
     answered: dict[str, Any] = {}
     if target in PARSERS:
-        write = target == "parser + os.write"
+        write = target == CEILING
         run_parser(warm_up, chunk, upload_dir, write)
 
         def run() -> Any:
@@ -419,7 +424,7 @@ def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str)
         "|---|---|---|---|---|---|---|",
     ]
     for chunk in chunks:
-        ceiling, _, ceiling_best = mb_per_s(size, results["parser + os.write", chunk])
+        ceiling, _, ceiling_best = mb_per_s(size, results[CEILING, chunk])
         for target in targets:
             runs = results[target, chunk]
             speed, low, high = mb_per_s(size, runs)
@@ -429,6 +434,67 @@ def in_process_table(size: int, chunks: list[int], rounds: int, upload_dir: str)
                 f"| {median(runs, 'rss_kib') / 1024:.1f} MiB | {median(runs, 'faults'):,.0f} |"
             )
     return "\n".join([*lines, "", left_behind(results)])
+
+
+# -- paired: every target in one process ------------------------------------------
+def paired_worker(targets: list[str], size: int, chunk: int, rounds: int, upload_dir: str) -> dict[str, list[float]]:
+    """Seconds of each target's run, round after round in this one process,
+    each answer checked (after a warm-up, as the worker's)."""
+    from asyncweb._malloc import tune_malloc
+
+    tune_malloc()
+    warm_up = max(WARM_UP, chunk)
+    apps = {target: upload_app(target, upload_dir) for target in targets if target != CEILING}
+    run_parser(warm_up, chunk, upload_dir, write=True)
+    for target, app in apps.items():
+        expect_size(target, *asyncio.run(drive_asgi(app, warm_up, chunk)), warm_up)
+    times: dict[str, list[float]] = {target: [] for target in targets}
+    for round_ in range(rounds):
+        for target in round_order(targets, round_):
+            app = apps.get(target)
+            start = time.perf_counter()
+            if app is None:
+                run_parser(size, chunk, upload_dir, write=True)
+                times[target].append(time.perf_counter() - start)
+                continue
+            status, body = asyncio.run(drive_asgi(app, size, chunk))
+            times[target].append(time.perf_counter() - start)
+            expect_size(target, status, body, size)
+    return times
+
+
+def paired_table(size: int, chunks: list[int], rounds: int, upload_dir: str) -> str:
+    """The ceiling, asyncweb, Starlette and the peers taking turns in one
+    process per message size: the VM's noise (a slow first write into fresh
+    page cache, other work on the cores) falls on them alike, as it cannot
+    across processes. They share the process's memory, so only time counts."""
+    targets = [CEILING, "asyncweb", "starlette", *installed_peers()]
+    lines = [
+        f"Paired in one process, {size // MiB} MiB upload, {rounds} rounds, every target in turn "
+        "(ratio: to the parse-and-write ceiling; µs per message: the best run's)",
+        "",
+        "| chunk | target | best MB/s | ratio | median MB/s | ratio | µs per message |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for chunk in chunks:
+        spool_dir = spool_folder(upload_dir)
+        command = [sys.executable, __file__, "--paired-worker", ",".join(targets), str(size), str(chunk), str(rounds)]
+        try:
+            out = subprocess.run([*command, spool_dir], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+        finally:
+            removed(spool_dir)
+        if out.returncode != 0:
+            raise RuntimeError(f"the paired worker failed ({out.returncode})\n{out.stderr[-3000:]}")
+        times: dict[str, list[float]] = json.loads(out.stdout.strip().splitlines()[-1])
+        best_ceiling, median_ceiling = min(times[CEILING]), statistics.median(times[CEILING])
+        for target in targets:
+            best, middle = min(times[target]), statistics.median(times[target])
+            lines.append(
+                f"| {chunk // 1024} KiB | {target} | {size / best / 1e6:,.0f} | {best_ceiling / best:.2f}x "
+                f"| {size / middle / 1e6:,.0f} | {median_ceiling / middle:.2f}x "
+                f"| {best / (size // chunk) * 1e6:.1f} |"
+            )
+    return "\n".join(lines)
 
 
 def strategies_table(size: int, chunk: int, rounds: int, upload_dir: str) -> str:
@@ -570,13 +636,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-size-mib", type=int, default=256, help="upload size over uvicorn (default 256)")
     parser.add_argument("--chunks-kib", default="64,256,1024", help="message sizes in KiB (default 64,256,1024)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--only", choices=["inprocess", "strategies", "http"], help="run one part only")
+    parser.add_argument("--paired-size-mib", type=int, default=64, help="upload size in the paired part (default 64)")
+    parser.add_argument("--only", choices=["inprocess", "strategies", "http", "paired"], help="run one part only")
     parser.add_argument("--upload-dir", default=None, help="where files spool (default: the temp folder)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--paired-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         target, size, chunk, upload_dir = args.worker
         print(json.dumps(worker(target, int(size), int(chunk), upload_dir)))
+        return 0
+    if args.paired_worker:
+        targets, size, chunk, rounds, upload_dir = args.paired_worker
+        print(json.dumps(paired_worker(targets.split(","), int(size), int(chunk), int(rounds), upload_dir)))
         return 0
     size, chunks = args.size_mib * MiB, [int(kib) * 1024 for kib in args.chunks_kib.split(",")]
     with tempfile.TemporaryDirectory(dir=args.upload_dir) as upload_dir:
@@ -590,7 +662,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "strategies"):
             print(strategies_table(size, 256 * 1024, args.rounds, upload_dir), end="\n\n", flush=True)
         if args.only in (None, "http"):
-            print(http_table(args.http_size_mib * MiB, args.rounds, upload_dir), flush=True)
+            print(http_table(args.http_size_mib * MiB, args.rounds, upload_dir), end="\n\n", flush=True)
+        if args.only in (None, "paired"):
+            print(paired_table(args.paired_size_mib * MiB, chunks, args.rounds, upload_dir), flush=True)
     return 0
 
 

@@ -89,6 +89,14 @@ def test_the_django_target_wants_a_process_of_its_own() -> None:
     assert "RuntimeError: Django's settings are configured for another project" in result.stderr
 
 
+def test_paired_in_one_process_every_app_answers_in_turn(tmp_path: Path) -> None:
+    # Each turn's answer is checked inside the paired worker: a wrong one fails the table.
+    table = upload.paired_table(SIZE, [CHUNK], 2, str(tmp_path))
+    for target in [upload.CEILING, "asyncweb", "starlette", *upload.installed_peers()]:
+        assert f"| 64 KiB | {target} |" in table
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_over_uvicorn_every_app_answers_and_every_file_is_removed(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
