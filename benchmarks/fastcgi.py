@@ -9,7 +9,7 @@ uvloop, so that the servers are compared and not frameworks. wrk times its
 GET routes (`--routes`, comma-separated, default both):
 
 - `hello`: GET / answers "Hello, world!";
-- `cookies`: GET /cookies, with the Cookie header of benchmarks/apps.py's
+- `cookies`: GET /cookies, with the Cookie header of benchmarks/routes.py's
   cookies route (10 cookies, a wrk `-H`), answers them as `name=value`
   lines and sets 3 cookies, with that module's raw-ASGI helpers;
 
@@ -68,7 +68,7 @@ if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from asyncweb.types import Receive, Scope, Send
-from benchmarks.apps import REQUEST_COOKIES, ROUTES, SET_COOKIES, _raw_cookies, _raw_set_cookie, echo
+from benchmarks.routes import REQUEST_COOKIES, ROUTES, SET_COOKIES, echo, raw_cookies, raw_set_cookie
 from tests import compiled
 from tests.fastcgi import servers, wire
 from tests.support import free_port, wait_for
@@ -95,9 +95,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             more = message.get("more_body", False)
         body = b"%d\n" % size
     elif scope["path"] == "/cookies":
-        # The work of benchmarks/apps.py's raw cookies route, by its helpers.
-        body = echo(_raw_cookies(scope["headers"]).items()).encode("utf-8")
-        cookies = [(b"set-cookie", _raw_set_cookie(*cookie)) for cookie in SET_COOKIES]
+        # The raw app's cookies work, by benchmarks/routes.py's helpers (no framework imported).
+        body = echo(raw_cookies(scope["headers"]).items()).encode("utf-8")
+        cookies = [(b"set-cookie", raw_set_cookie(*cookie)) for cookie in SET_COOKIES]
     headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body)), *cookies]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -132,7 +132,7 @@ GETS = {
         (("Cookie", dict(ROUTES["cookies"].headers)[b"cookie"].decode("latin-1")),),
         Reply(
             200,
-            tuple(_raw_set_cookie(*cookie).decode("latin-1") for cookie in SET_COOKIES),
+            tuple(raw_set_cookie(*cookie).decode("latin-1") for cookie in SET_COOKIES),
             echo(REQUEST_COOKIES).encode("utf-8"),
         ),
     ),

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 
 from asyncweb.types import ASGIApp, Message, Receive, Scope, Send
 
-from .apps import ROUTES, TARGETS, UNLIKE, Route, check_in_process, compared, untimed
+from .apps import TARGETS, UNLIKE, check_in_process, compared, untimed
 from .report import TARGET_NAMES, Sample, markdown, notes, verdict
+from .routes import ROUTES, Route
 
 # The goals for asyncweb, as the most its time may be over raw's.
 GOALS = {"hello": 2.5, "query": 1.2, "form": 1.2, "cookies": 2.0}

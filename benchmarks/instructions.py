@@ -55,7 +55,7 @@ FASTCGI_CONNECTIONS = 64
 
 _APP_WORKER = """\
 import asyncio, sys
-from benchmarks.apps import ROUTES, TARGETS
+from benchmarks.apps import ROUTES, TARGETS  # not .routes: older trees, measured beside, lack it
 from benchmarks.inprocess import time_batch
 app, route = TARGETS[sys.argv[1]], ROUTES[sys.argv[2]]
 asyncio.run(time_batch(app, route, 20))  # imports and caches warmed alike in both runs

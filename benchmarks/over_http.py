@@ -28,8 +28,9 @@ from pathlib import Path
 
 from tests.support import ROOT, free_port, stop_processes, wait_for_port
 
-from .apps import ROUTES, UNLIKE, Reply, Route, compared, expected_of, normalized, untimed
+from .apps import UNLIKE, Reply, compared, expected_of, normalized, untimed
 from .report import TARGET_NAMES, Sample, markdown, notes, verdict
+from .routes import ROUTES, Route
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,10 @@ import cProfile
 import pstats
 from collections.abc import Sequence
 
-from .apps import ROUTES, TARGETS
+from .apps import TARGETS
 from .inprocess import time_batch
 from .report import markdown
+from .routes import ROUTES
 
 TOP = 20
 

@@ -66,10 +66,11 @@ from asyncweb import App, Request, Response
 from asyncweb.types import ASGIApp
 from tests.support import ROOT, free_port, stop_processes, wait_for_port
 
-from .apps import HELLO, ROUTES, SET_COOKIES, TARGETS, Reply, Route, echo, exchange
+from .apps import TARGETS, Reply, exchange
 from .inprocess import no_app, time_cpu_batch
 from .over_http import WARM_UP_SECONDS, fetch, lua_script, wrk
 from .report import Sample, markdown
+from .routes import HELLO, ROUTES, SET_COOKIES, Route, echo
 
 VARIANT_ENV = "ASYNCWEB_BENCH_VARIANT"  # which variant a uvicorn child serves
 SERVED = "benchmarks.sync_handlers:served"  # its app factory (not __name__, which is __main__ under -m)

@@ -18,8 +18,9 @@ pytest.importorskip("starlette", reason="the benchmarks compare against Starlett
 
 from asyncweb import App, Request, Response
 from benchmarks import sync_handlers
-from benchmarks.apps import ROUTES, TARGETS, exchange
+from benchmarks.apps import TARGETS, exchange
 from benchmarks.report import Sample
+from benchmarks.routes import ROUTES
 from benchmarks.sync_handlers import Figures, Load, Variant
 from tests.support import ROOT
 

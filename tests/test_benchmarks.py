@@ -18,8 +18,9 @@ pytest.importorskip("starlette", reason="the benchmarks compare against Starlett
 
 from benchmarks import __main__ as entry
 from benchmarks import over_http
-from benchmarks.apps import MISSING, PEERS, ROUTES, TARGETS, UNLIKE, exchange, normalized, percent_decoded
+from benchmarks.apps import MISSING, PEERS, TARGETS, UNLIKE, exchange, normalized, percent_decoded
 from benchmarks.report import TARGET_NAMES
+from benchmarks.routes import ROUTES
 from tests.support import ROOT
 
 
