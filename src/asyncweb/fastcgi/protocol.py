@@ -217,9 +217,11 @@ def _unpack_any(data: bytes, text: str, params: dict[str, str], headers: list[tu
             pos += 2
         name_end = pos + name_len
         key = text[pos:name_end]
+        # As in `_unpack_ascii`: only names starting with "H" can be headers.
+        is_header = name_len > 4 and data[pos] == 72
         pos = name_end + value_len
         params[key] = text[name_end:pos]
-        if key[:5] == "HTTP_":
+        if is_header:
             name = names.get(key)
             if name is None:
                 name = header_name(key)
