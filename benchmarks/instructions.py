@@ -18,6 +18,8 @@ the difference over 2N is the cost of one request, start-up cancelled out:
   transports (`fastcgi.py --in-process`); `fastcgi/asyncweb-mypyc` runs
   asyncweb as a release wheel carries it, the tree's own
   `tests.compiled.build` made first (`n/a` where it cannot be built);
+  `fastcgi/SERVER/cookies` the same for the cookies GET (10 request
+  cookies, 3 Set-Cookie; `n/a` for a tree whose fastcgi.py has no routes);
 - `cgi/VARIANT`: one whole CGI hello process of each of
   `cgi_startup.py`'s variants (instructions per process, not per request).
 
@@ -96,6 +98,7 @@ class Scenario:
             server = rest[0].removesuffix(_MYPYC)
             script = str(tree / "benchmarks" / "fastcgi.py")
             argv = [sys.executable, script, "--in-process", "--servers", server, "--repeat", "1"]
+            argv += ["--routes", rest[1]] if len(rest) > 1 else []  # hello, the default, as older trees have it
             return [*argv, "--requests", str(requests), "--connections", str(FASTCGI_CONNECTIONS)], env
         # As a CGI host runs it: its variables and nothing else.
         environ, sources = _cgi_startup(tree, folder)
@@ -143,6 +146,7 @@ def scenarios() -> list[Scenario]:
     targets = [name for target in TARGETS for name in (target, f"{target}{_MYPYC}")[: 2 if target == "asyncweb" else 1]]
     found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in targets]
     found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
+    found += [Scenario(f"fastcgi/{server}/cookies") for server in FASTCGI_SERVERS]
     return found + [Scenario(f"cgi/{variant}") for variant in CGI_VARIANTS]
 
 
@@ -172,6 +176,12 @@ def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> floa
     if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1].removesuffix(_MYPYC)):
         return None
     if scenario.compiled and compiled_site(tree, folder) is None:
+        return None
+    if (
+        scenario.name.startswith("fastcgi/")
+        and scenario.name.endswith("/cookies")
+        and "--routes" not in (tree / "benchmarks" / "fastcgi.py").read_text()
+    ):
         return None
     if not scenario.per_request:
         # The second of two runs: the first may compile and write .pyc files.

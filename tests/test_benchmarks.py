@@ -134,6 +134,20 @@ def test_the_compiled_app_row_runs_the_asyncweb_target_on_the_trees_build(
     assert str(site) not in plain["PYTHONPATH"]
 
 
+def test_the_fastcgi_cookie_rows_ask_for_the_route_and_skip_a_tree_without_it(tmp_path: Path) -> None:
+    from benchmarks import instructions
+
+    argv, _ = instructions.Scenario("fastcgi/uvicorn/cookies").run(ROOT, 64, tmp_path)
+    assert argv[argv.index("--servers") + 1] == "uvicorn"
+    assert argv[argv.index("--routes") + 1] == "cookies"
+    hello, _ = instructions.Scenario("fastcgi/uvicorn").run(ROOT, 64, tmp_path)
+    assert "--routes" not in hello  # an older tree's fastcgi.py knows no such option
+    old = tmp_path / "old"
+    (old / "benchmarks").mkdir(parents=True)
+    (old / "benchmarks" / "fastcgi.py").write_text("# a hello-only benchmark\n")
+    assert instructions.measure(instructions.Scenario("fastcgi/uvicorn/cookies"), old, 64, tmp_path) is None
+
+
 @pytest.mark.slow
 def test_the_instruction_counts_cover_both_builds_of_the_fastcgi_server() -> None:
     if shutil.which("valgrind") is None:
