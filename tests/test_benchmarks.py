@@ -156,9 +156,12 @@ def test_the_instruction_counts_cover_both_builds_of_the_fastcgi_server() -> Non
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     rows = dict(re.findall(r"^\| (fastcgi/\S+) \| ([\d,]+|n/a) \|$", result.stdout, re.MULTILINE))
-    assert set(rows) == {"fastcgi/asyncweb", "fastcgi/asyncweb-mypyc"}, result.stdout
+    routes = ("", "/cookies")  # hello, and the cookies GET
+    builds = ("fastcgi/asyncweb", "fastcgi/asyncweb-mypyc")
+    assert set(rows) == {build + route for build in builds for route in routes}, result.stdout
     if rows["fastcgi/asyncweb-mypyc"] == "n/a":
         pytest.skip(f"no mypyc build here: {result.stderr[-500:]}")
-    # The compiled row runs the extensions, not the sources beside them.
-    pure, compiled = (int(rows[name].replace(",", "")) for name in ("fastcgi/asyncweb", "fastcgi/asyncweb-mypyc"))
-    assert compiled < 0.8 * pure, rows
+    # The compiled rows run the extensions, not the sources beside them.
+    for route in routes:
+        pure, compiled = (int(rows[build + route].replace(",", "")) for build in builds)
+        assert compiled < 0.8 * pure, rows
