@@ -106,7 +106,9 @@ async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
         assert all(size == SIZE and got == expected for size, got, expected in results.values())
         assert growth < RSS_GROWTH_BOUND, f"peak RSS grew by {growth // MiB} MiB"
         # The clients closed their connections: the server's fds come back, no spool file stays open.
-        assert wait_until(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
+        # At most idle's count: the warm client's socket may still be open on the server's side
+        # when that was read (it had closed its end just before), and gone now.
+        assert wait_until(lambda: open_fds(pid) <= idle_fds, timeout=10), (open_fds(pid), idle_fds)
         assert fds_into(upload_dir, pid) == []
     assert list(upload_dir.iterdir()) == []
 
