@@ -27,6 +27,24 @@ def open_fds(pid: int | str = "self") -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def established_connections(pid: int | str = "self") -> int:
+    """The process's TCP sockets in the ESTABLISHED state (/proc/net/tcp*
+    state 01), told by the socket inodes among its fds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                count += fields[3] == "01" and fields[9] in inodes
+    return count
+
+
 def fds_into(directory: Path | str, pid: int | str = "self") -> list[str]:
     """Targets of the process's open fds that live in `directory`: an
     unnamed (O_TMPFILE) spool file shows as `<dir>/#123 (deleted)`."""

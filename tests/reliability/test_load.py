@@ -22,7 +22,7 @@ import pytest
 
 from asyncweb.limits import MiB
 from tests.reliability.apps import UPLOAD_DIR_ENV
-from tests.reliability.helpers import fds_into, open_fds
+from tests.reliability.helpers import established_connections, fds_into, open_fds
 from tests.support import SERVER_PIDS, run_uvicorn, wait_until
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,9 @@ async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
         pid = SERVER_PIDS[base]
         async with httpx.AsyncClient(timeout=5) as warm:  # import and allocate what every request needs
             assert (await warm.get(base + "/")).status_code == 200
+        # The idle counts once the server has closed its side of the warm
+        # connection too: read at once, they could hold its socket.
+        assert wait_until(lambda: established_connections(pid) == 0, timeout=10)
         idle_rss = memory_kib(pid, "VmRSS")
         idle_fds = open_fds(pid)
         results: dict[int, tuple[int, str, str]] = {}
@@ -106,9 +109,7 @@ async def test_100_concurrent_5_mib_uploads(tmp_path: Path) -> None:
         assert all(size == SIZE and got == expected for size, got, expected in results.values())
         assert growth < RSS_GROWTH_BOUND, f"peak RSS grew by {growth // MiB} MiB"
         # The clients closed their connections: the server's fds come back, no spool file stays open.
-        # At most idle's count: the warm client's socket may still be open on the server's side
-        # when that was read (it had closed its end just before), and gone now.
-        assert wait_until(lambda: open_fds(pid) <= idle_fds, timeout=10), (open_fds(pid), idle_fds)
+        assert wait_until(lambda: open_fds(pid) == idle_fds, timeout=10), (open_fds(pid), idle_fds)
         assert fds_into(upload_dir, pid) == []
     assert list(upload_dir.iterdir()) == []
 
