@@ -143,7 +143,8 @@ CGI_VARIANTS = {"pass": "python -c pass", "stdlib": "stdlib", "import": "import 
 
 
 def scenarios() -> list[Scenario]:
-    targets = [name for target in TARGETS for name in (target, f"{target}{_MYPYC}")[: 2 if target == "asyncweb" else 1]]
+    targets = list(TARGETS)
+    targets.insert(targets.index("asyncweb") + 1, f"asyncweb{_MYPYC}")  # the compiled build beside the pure one
     found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in targets]
     found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
     found += [Scenario(f"fastcgi/{server}/cookies") for server in FASTCGI_SERVERS]
