@@ -263,24 +263,19 @@ def litestar_app() -> ASGIApp:
     return cast(ASGIApp, Litestar(route_handlers=handlers))
 
 
-urlpatterns: list[Any] = []  # Django's ROOT_URLCONF is this module: django_app() fills it
-
-
-def django_app() -> ASGIApp:
-    """Django's ASGIHandler over a project of settings alone, configured
-    here for the process: no database, no apps, no middleware, async views."""
+def configure_django(urlconf: str, hosts: list[str]) -> None:
+    """Django's settings for a benchmark target, once per process: a project
+    of settings alone (no database, apps or middleware) whose urlconf is the
+    module `urlconf`; a process already configured is left as it is."""
     from django import setup  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from django.conf import settings  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from django.core.handlers.asgi import ASGIHandler  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from django.urls import path  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     if not settings.configured:
         settings.configure(
             DEBUG=False,
             SECRET_KEY="benchmark-only: signs nothing",
-            ALLOWED_HOSTS=["127.0.0.1", "localhost"],
-            ROOT_URLCONF=__name__,
+            ALLOWED_HOSTS=hosts,
+            ROOT_URLCONF=urlconf,
             INSTALLED_APPS=[],
             MIDDLEWARE=[],
             DATABASES={},
@@ -288,6 +283,19 @@ def django_app() -> ASGIApp:
             LOGGING_CONFIG=None,  # leaves the process's logging (pytest's) alone
         )
         setup(set_prefix=False)
+
+
+urlpatterns: list[Any] = []  # Django's ROOT_URLCONF is this module: django_app() fills it
+
+
+def django_app() -> ASGIApp:
+    """Django's ASGIHandler over a project of settings alone, configured
+    here for the process: no database, no apps, no middleware, async views."""
+    from django.core.handlers.asgi import ASGIHandler  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from django.urls import path  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    configure_django(__name__, ["127.0.0.1", "localhost"])
 
     def plain(text: str) -> HttpResponse:
         response = HttpResponse(text, content_type="text/plain; charset=utf-8")

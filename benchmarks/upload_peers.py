@@ -115,27 +115,16 @@ urlpatterns: list[Any] = []  # Django's ROOT_URLCONF is this module: django_app(
 def django_app() -> ASGIApp:
     """Django's ASGIHandler over a project of settings alone (no database,
     apps or middleware), an async view reading `request.FILES`."""
-    from django import setup  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from django.conf import settings  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from django.core.handlers.asgi import ASGIHandler  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from django.urls import path  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
+    from benchmarks.apps import configure_django
+
     if settings.configured and __name__ != settings.ROOT_URLCONF:
         raise RuntimeError("Django's settings are configured for another project: run this target in its own process")
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="benchmark-only: signs nothing",
-            ALLOWED_HOSTS=["127.0.0.1", "bench"],  # over uvicorn and in process
-            ROOT_URLCONF=__name__,
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],
-            DATABASES={},
-            USE_I18N=False,
-            LOGGING_CONFIG=None,
-        )
-        setup(set_prefix=False)
+    configure_django(__name__, ["127.0.0.1", "bench"])  # over uvicorn and in process
 
     async def upload(request: HttpRequest) -> HttpResponse:
         size = request.FILES[FIELD].size
