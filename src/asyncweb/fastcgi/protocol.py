@@ -209,24 +209,34 @@ def _unpack_any(data: bytes, text: str, params: dict[str, str], headers: list[tu
     """The pairs of any block, 4-byte lengths included; as `_unpack_ascii`."""
     names = HEADER_NAMES
     pos, end, count = 0, len(data), 0
+    # The b"\0" as in `_unpack_ascii`.
+    padded = data + b"\0"
     while pos < end:
-        name_len, value_len = data[pos], data[pos + 1]
-        if (name_len | value_len) & 0x80:
-            pos, name_len, value_len = _long_lengths(data, pos)
-        else:
+        name_len, value_len = padded[pos], padded[pos + 1]
+        if (name_len | value_len) < 0x80:
             pos += 2
+        elif name_len < 0x80:
+            # A short name with a long value (a Cookie, a browser's
+            # User-Agent): read here, not in _long_lengths. Cut short, the
+            # length comes out of fewer bytes, but pos goes past the end.
+            value_len = int.from_bytes(data[pos + 1 : pos + 5]) & 0x7FFFFFFF
+            pos += 5
+        else:
+            pos, name_len, value_len = _long_lengths(data, pos)
         name_end = pos + name_len
         key = text[pos:name_end]
         # As in `_unpack_ascii`: only names starting with "H" can be headers.
-        is_header = name_len > 4 and data[pos] == 72
-        pos = name_end + value_len
-        params[key] = text[name_end:pos]
-        if is_header:
+        if padded[pos] == 72 and name_len > 4:
             name = names.get(key)
             if name is None:
                 name = header_name(key)
+            pos = name_end + value_len
+            params[key] = text[name_end:pos]
             if name is not NOT_A_HEADER:
                 headers.append((name, data[name_end:pos]))
+        else:
+            pos = name_end + value_len
+            params[key] = text[name_end:pos]
         count += 1
     return pos, count
 
