@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asyncweb import App, HTTPError, Request, Response
+from asyncweb.request import _deadline_clock
 from asyncweb.types import Message, Scope
 from tests.support import asgi_client
 
@@ -317,3 +320,23 @@ def test_the_query_counts_toward_max_fields() -> None:
     assert Request(make_scope(query_string=b"a&b&c"), config=config).get_field("a", "x") == "x"
     with pytest.raises(PayloadTooLarge):
         Request(make_scope(query_string=b"a&b&c&d"), config=config).query  # noqa: B018
+
+
+def test_the_body_watchdogs_clock_is_the_running_loops_own() -> None:
+    """asyncio's loop.time is time.monotonic(), read directly; a loop with
+    a clock of its own (a virtual one, in tests) keeps it."""
+
+    class Virtual(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return 1000.0
+
+    async def read_clock() -> float:
+        return _deadline_clock()()
+
+    loop = Virtual()
+    try:
+        assert loop.run_until_complete(read_clock()) == 1000.0
+    finally:
+        loop.close()
+    before = time.monotonic()
+    assert before <= asyncio.run(read_clock()) <= time.monotonic()

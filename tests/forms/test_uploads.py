@@ -41,6 +41,20 @@ def test_memory_up_to_the_spool_size_then_a_temp_file_gone_on_close(tmp_path: Pa
     assert os.listdir(tmp_path) == [] and open_fds() == before
 
 
+@pytest.mark.parametrize("target", [None, "path"])
+def test_short_writes_are_carried_on_until_every_byte_is_written(
+    target: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:777]))  # as a signal cuts a write short
+    content = os.urandom(10_000)
+    options = {"target": tmp_path / "t.bin"} if target else {"upload_dir": str(tmp_path)}
+    upload = filled(UploadFile("f", "t.bin", spool_size=0, **options), content[:4000], content[4000:])
+    monkeypatch.undo()
+    assert upload.size == 10_000 and upload.read() == content
+    upload.close()
+
+
 def test_a_path_target_is_written_in_place_and_removed_by_abort(tmp_path: Path) -> None:
     target = tmp_path / "final.bin"
     upload = filled(UploadFile("f", "final.bin", target=target), b"content")

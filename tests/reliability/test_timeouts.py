@@ -49,6 +49,39 @@ async def test_a_declared_body_that_never_comes_is_a_408(declared: int, content_
     assert time.monotonic() - started < 0.3 * 1.5 + 1
 
 
+@pytest.mark.anyio
+async def test_a_body_that_keeps_coming_is_read_however_long_it_takes() -> None:
+    """The watchdog's deadline moves ahead while messages come: ten, a
+    third of the timeout apart, span twice the timeout and are all read."""
+
+    async def handler(request: Request, response: Response, log: object) -> None:
+        response.set_body(b"%d" % len(await request.body()))
+
+    pieces = [b"x" * 10_000] * 10
+
+    async def receive() -> Message:
+        await anyio.sleep(0.1)
+        body = pieces.pop()
+        return {"type": "http.request", "body": body, "more_body": bool(pieces)}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"content-length", b"100000"), (b"content-type", b"application/octet-stream")],
+    }
+    started = time.monotonic()
+    await App(handler, limits=Limits(read_timeout=0.3))(scope, receive, send)
+    assert time.monotonic() - started > 2 * 0.3
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"100000"
+
+
 @pytest.mark.parametrize("declared", [10, 64 * 1024, 1 << 20])
 def test_a_silent_client_under_uvicorn_gets_a_408(declared: int) -> None:
     with run_uvicorn("tests.reliability.apps:impatient") as base:
