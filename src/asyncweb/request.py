@@ -42,15 +42,21 @@ def _is_small(declared: int | None) -> TypeGuard[int]:
 def _deadline_clock() -> Callable[[], float]:
     """The clock of the running backend's cancel scope deadlines, as cheap
     to read per message as it gets: on asyncio the loop's own `time` (right
-    for a loop with a virtual clock too), else anyio.current_time."""
+    for a loop with a virtual clock too), time.monotonic itself where that
+    method is asyncio's own, which only calls it; else anyio.current_time."""
     import asyncio
 
     try:
-        return asyncio.get_running_loop().time
+        loop = asyncio.get_running_loop()
     except RuntimeError:  # trio
         import anyio
 
         return anyio.current_time
+    if type(loop).time is asyncio.BaseEventLoop.time:  # a Python call per message spared
+        import time
+
+        return time.monotonic
+    return loop.time
 
 
 def _describe(upload: UploadFile) -> str:
@@ -366,16 +372,20 @@ class Request:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         timeout = self._read_timeout()
         watchdog = self._watchdog
-        if watchdog is not None:
+        if watchdog is not None and timeout is not None:
             clock = _deadline_clock()
+            # When to move the deadline (less than one timeout left), kept here
+            # rather than read off the scope for each message.
+            renew_at = watchdog.deadline - timeout
         received = 0
         while True:
             if timeout is None:
                 message = await self._receive()
             elif watchdog is not None:
                 now = clock()
-                if watchdog.deadline - now < timeout:
+                if now > renew_at:
                     watchdog.deadline = now + 1.5 * timeout
+                    renew_at = now + 0.5 * timeout
                 message = await self._receive()
             else:
                 message = await _receive_within(self._receive, timeout)

@@ -1,4 +1,5 @@
-"""Form bodies through the App: fields, files, spooling, saving, targets."""
+"""Form bodies through the App: fields, files, spooling, saving, targets,
+and the Python calls each chunk of a large upload costs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import asyncio
 import io
 import logging
 import os
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -16,6 +20,8 @@ from asyncweb import App, Request, Response
 from asyncweb._config import Config
 from asyncweb.forms import read_form
 from asyncweb.forms import uploads as uploads_module
+from asyncweb.forms.multipart import PartData
+from asyncweb.types import Message
 from tests.forms.helpers import MULTIPART_TYPE, file_part, multipart, open_fds, text_part
 from tests.support import asgi_client
 
@@ -365,3 +371,65 @@ async def test_a_read_cancelled_mid_body_aborts_every_upload(tmp_path: Path) -> 
     with pytest.raises(asyncio.CancelledError):
         await read_form(chunks(), MULTIPART_TYPE["content-type"], config)
     assert os.listdir(tmp_path) == [] and open_fds() == before
+
+
+# -- the cost of a large upload's chunk -------------------------------------------------------------
+def _calls_per_chunk(upload_dir: Path, chunks: int) -> Counter[str]:
+    """The Python functions called (generators resumed counted too) while an
+    App takes a file upload of `chunks` 64 KiB messages after its head, by
+    qualified name; the test's own receive() left out."""
+    head = b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="f"\r\n\r\n'
+    messages = [head, *(b"x" * 65536 for _ in range(chunks)), b"\r\n--XyZ--\r\n"]
+
+    async def receive() -> Message:
+        body = messages.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(messages)}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def handler(request: Request, response: Response, log: logging.Logger) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=XyZ")],
+    }
+    app = App(handler, upload_dir=str(upload_dir), spool_size=1000)
+    calls: Counter[str] = Counter()
+    # A dataclass's __init__ is compiled from a string: its code has no class in its name.
+    event_init = PartData.__init__.__code__
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_filename != __file__:
+            code = frame.f_code
+            calls["PartData.__init__" if code is event_init else code.co_qualname] += 1
+
+    sys.setprofile(profile)
+    try:
+        asyncio.run(app(scope, receive, send))
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_each_chunk_of_a_large_upload_makes_one_python_call_per_layer(tmp_path: Path) -> None:
+    """A chunk in the middle of a file part goes from the ASGI message to the
+    spool file through the request's stream, the decoder and its data
+    event, the reader and the upload, one call each, and no other Python
+    function: at 64 KiB a message, each call more is a measurable share of
+    the upload's time (docs/performance.md, "Uploads")."""
+    _calls_per_chunk(tmp_path, 2)  # imports and first calls done
+    few, more = _calls_per_chunk(tmp_path, 8), _calls_per_chunk(tmp_path, 16)
+    per_chunk = {name: (more[name] - few[name]) / 8 for name in more | few if more[name] != few[name]}
+    assert per_chunk == {
+        "Request.stream": 1,
+        "MultipartDecoder.feed": 1,
+        "MultipartDecoder._scan": 1,
+        "PartData.__init__": 1,
+        "_MultipartReader.part_data": 1,
+        "UploadFile.write": 1,
+    }

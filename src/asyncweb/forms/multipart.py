@@ -185,24 +185,21 @@ class MultipartDecoder:
             else:
                 position = self._resume(data)
         try:
-            self._run(data, position, end)
+            while position < end:  # each state's method returns where the next one begins
+                state = self._state
+                if state in (_DATA, _PREAMBLE):
+                    position = self._scan(data, position, end)
+                elif state == _HEADERS:
+                    position = self._header_lines(data, position, end)
+                elif state == _AFTER_PADDING:
+                    position = self._padding(data, position, end)
+                else:  # _END: the epilogue is ignored (RFC 2046 5.1.1)
+                    break
         except (BadRequest, PayloadTooLarge) as fault:
             if not events:
                 raise
             self._fault = fault
         return events
-
-    def _run(self, data: bytes, position: int, end: int) -> None:
-        while position < end:
-            state = self._state
-            if state in (_DATA, _PREAMBLE):
-                position = self._scan(data, position, end)
-            elif state == _HEADERS:
-                position = self._header_lines(data, position, end)
-            elif state == _AFTER_PADDING:
-                position = self._padding(data, position, end)
-            else:  # _END: the epilogue is ignored (RFC 2046 5.1.1)
-                break
 
     def close(self) -> None:
         if self._fault is not None:
@@ -213,18 +210,36 @@ class MultipartDecoder:
     # -- part data and the preamble ------------------------------------------------
     def _scan(self, chunk: bytes, position: int, end: int) -> int:
         """Data from `position` to the next delimiter: returns the offset after
-        it (the state has changed), or `end` with a tail that may begin
-        one carried."""
+        it (the state has changed), or `end` with a tail that may begin one
+        carried.
+
+        `bytes.find` is timed over long stretches: where it crawls (data made
+        of the delimiter's last characters gives its skip table nothing to
+        skip: 3 ns a byte against 0.1), sre's literal search takes over for
+        the rest of the body, at most 0.8 ns a byte on any data. A slow
+        stretch may be the process losing the CPU, so it takes a quarter of
+        them slow, four at least (`_slow_find`): data slow for find in less
+        than that costs it less than sre's worst. The find, its timing and
+        the data event are inline: this runs for every chunk of a large upload.
+        """
         delimiter = self._delimiter
         size = len(delimiter)
-        literal = self._literal
         start = position
         while True:
-            if literal is None:
-                found = self._find(chunk, position, end)
-            else:
+            literal = self._literal
+            if literal is not None:
                 match = literal.search(chunk, position, end)
                 found = -1 if match is None else match.start()
+            elif end - position < _PROBE:
+                found = chunk.find(delimiter, position, end)
+            else:
+                began = _clock()
+                found = chunk.find(delimiter, position, end)
+                scanned = (end if found < 0 else found) - position
+                if scanned >= _PROBE:
+                    self._probes += 1
+                    if _clock() - began > scanned * _SLOW_FIND_NS:
+                        self._slow_find()
             if found < 0:
                 break
             follows = _follows(chunk, found + size, end)
@@ -242,30 +257,17 @@ class MultipartDecoder:
         if tail >= 0 and delimiter.startswith(chunk[tail:end]):
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
-        else:
-            self._data(chunk, start, end)
+        elif end > start and self._state == _DATA:  # `_data`, inline: the common case
+            self._events.append(PartData(memoryview(chunk)[start:end]))
         return end
 
-    def _find(self, chunk: bytes, position: int, end: int) -> int:
-        """`bytes.find` of the delimiter, timed over long stretches. Where it
-        crawls (data made of the delimiter's last characters gives its skip
-        table nothing to skip: 3 ns a byte against 0.1), sre's literal search
-        takes over for the rest of the body, at most 0.8 ns a byte on any
-        data. A slow stretch may be the process losing the CPU, so it takes
-        a quarter of them slow, four at least: data slow for find in less than
-        that costs it less than sre's worst."""
-        if end - position < _PROBE:
-            return chunk.find(self._delimiter, position, end)
-        began = _clock()
-        found = chunk.find(self._delimiter, position, end)
-        scanned = (end if found < 0 else found) - position
-        if scanned >= _PROBE:
-            slow = _clock() - began > scanned * _SLOW_FIND_NS
-            self._probes += 1
-            self._slow_probes += slow
-            if slow and self._slow_probes >= 4 and 4 * self._slow_probes >= self._probes:
-                self._literal = re.compile(re.escape(self._delimiter))
-        return found
+    def _slow_find(self) -> None:
+        """A timed find was slow: sre for good once a quarter of them were,
+        four at least (one way: changing back would let data alternate to
+        defeat both)."""
+        self._slow_probes += 1
+        if self._slow_probes >= 4 and 4 * self._slow_probes >= self._probes:
+            self._literal = re.compile(re.escape(self._delimiter))
 
     def _resume(self, chunk: bytes) -> int:
         """Settle the carried tail against the chunk's first bytes (the chunk is

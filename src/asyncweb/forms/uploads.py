@@ -180,8 +180,12 @@ class UploadFile:
             self._buffer = None
         if self._sink is not None:
             self._sink.write(data)
-        else:
-            write_all(self._fd, data)
+            return
+        # `write_all`, its first write inline: this runs for every chunk of a
+        # large upload, and a write is short only on a signal or a full disk.
+        written = os.write(self._fd, data)
+        if written < len(data):
+            write_all(self._fd, data[written:])
 
     def finish(self) -> None:
         """The part is complete: make the content readable from its start."""
