@@ -23,6 +23,7 @@ from asyncweb.forms import uploads as uploads_module
 from asyncweb.forms.multipart import PartData
 from asyncweb.types import Message
 from tests.forms.helpers import MULTIPART_TYPE, file_part, multipart, open_fds, text_part
+from tests.reliability.helpers import http_scope
 from tests.support import asgi_client
 
 Seen = dict[str, Any]
@@ -391,13 +392,7 @@ def _calls_per_chunk(upload_dir: Path, chunks: int) -> Counter[str]:
     async def handler(request: Request, response: Response, log: logging.Logger) -> None:
         pass
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "query_string": b"",
-        "headers": [(b"content-type", b"multipart/form-data; boundary=XyZ")],
-    }
+    scope = http_scope("POST", "/", [("content-type", "multipart/form-data; boundary=XyZ")])
     app = App(handler, upload_dir=str(upload_dir), spool_size=1000)
     calls: Counter[str] = Counter()
     # A dataclass's __init__ is compiled from a string: its code has no class in its name.

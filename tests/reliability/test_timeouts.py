@@ -12,6 +12,7 @@ import pytest
 
 from asyncweb import App, Limits, Request, Response
 from asyncweb.types import Message
+from tests.reliability.helpers import Answer, http_scope
 from tests.support import run_uvicorn
 
 SIZES = [1, 10, 64 * 1024, 64 * 1024 + 1, 10 << 20]
@@ -35,17 +36,11 @@ async def test_a_declared_body_that_never_comes_is_a_408(declared: int, content_
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "query_string": b"",
-        "headers": [(b"content-length", str(declared).encode()), (b"content-type", content_type.encode())],
-    }
+    scope = http_scope("POST", "/", [("content-length", str(declared)), ("content-type", content_type)])
     started = time.monotonic()
     with anyio.fail_after(5):
         await App(handler, limits=Limits(read_timeout=0.3))(scope, receive, send)
-    assert sent[0]["status"] == 408
+    assert Answer(sent).status == 408
     assert time.monotonic() - started < 0.3 * 1.5 + 1
 
 
@@ -69,17 +64,12 @@ async def test_a_body_that_keeps_coming_is_read_however_long_it_takes() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "query_string": b"",
-        "headers": [(b"content-length", b"100000"), (b"content-type", b"application/octet-stream")],
-    }
+    scope = http_scope("POST", "/", [("content-length", "100000"), ("content-type", "application/octet-stream")])
     started = time.monotonic()
     await App(handler, limits=Limits(read_timeout=0.3))(scope, receive, send)
     assert time.monotonic() - started > 2 * 0.3
-    assert sent[0]["status"] == 200 and sent[1]["body"] == b"100000"
+    answer = Answer(sent)
+    assert (answer.status, answer.body) == (200, b"100000")
 
 
 @pytest.mark.parametrize("declared", [10, 64 * 1024, 1 << 20])
