@@ -1,5 +1,5 @@
 """The modules compiled with mypyc, as release wheels carry them (the
-FastCGI hot path and the query parser), must behave as the plain modules
+FastCGI hot path, the query parser and the multipart decoder), must behave as the plain modules
 do: the FastCGI tests (nginx, lighttpd and cgi-fcgi included), the CGI and
 WSGI tests and the tests of the compiled modules run again against that
 build."""
@@ -16,7 +16,8 @@ import pytest
 from tests import compiled
 
 # The tests of the compiled modules (fastcgi/protocol, cgi/variables,
-# cgi/head, cgi/writer, _fieldsyntax, query) and of what runs through them.
+# cgi/head, cgi/writer, _fieldsyntax, query, forms/multipart) and of what
+# runs through them.
 COMPILED_TESTS = (
     "tests/fastcgi",
     "tests/cgi",
@@ -27,6 +28,8 @@ COMPILED_TESTS = (
     "tests/test_query.py",
     "tests/test_fast_paths.py",
     "tests/forms/test_reader.py",
+    "tests/forms/test_multipart.py",
+    "tests/forms/test_multipart_cost.py",
 )
 
 

@@ -81,9 +81,13 @@ _UNKNOWN, _NOT_A_DELIMITER, _NEXT_PART, _CLOSE, _PADDING = range(5)
 _PREAMBLE, _HEADERS, _DATA, _AFTER_PADDING, _END = range(5)
 
 
-@dataclass(slots=True)
 class PartData:
-    data: memoryview
+    # Not a dataclass: the compiled build cannot make one with a memoryview
+    # field (mypyc 2.4 builds it, and the module then fails at import).
+    __slots__ = ("data",)
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
 
 
 @dataclass(slots=True)
