@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ._config import Config, digest_name
+from ._log import log as asyncweb_log
 from .errors import ClientDisconnect, HTTPError
 from .limits import Limits, MiB
 from .request import Request
@@ -16,12 +16,14 @@ from .urls import host_allowed, strip_port, valid_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import logging
     from typing import Any
 
     from .forms.uploads import TargetFunction
 
-AsyncHandler = Callable[[Request, Response, logging.Logger], Awaitable[None]]
-SyncHandler = Callable[[Request, Response, logging.Logger], None]
+# "logging.Logger" as a string: logging is imported only when a log is used (`_log`).
+AsyncHandler = Callable[[Request, Response, "logging.Logger"], Awaitable[None]]
+SyncHandler = Callable[[Request, Response, "logging.Logger"], None]
 Handler = AsyncHandler | SyncHandler
 Hook = Callable[[], Awaitable[None]]
 _new = object.__new__
@@ -83,7 +85,7 @@ class App:
             raise ValueError(f"threads must be at least 1, not {threads}")
         self.threads = threads
         self._limiter: Any = None  # an anyio CapacityLimiter, made in the first loop that needs it
-        self.log = log if log is not None else logging.getLogger("asyncweb")
+        self.log = log if log is not None else asyncweb_log
         self.config = Config(
             strict_parsing=strict_parsing,
             trust_proxy=trust_proxy,
@@ -279,7 +281,8 @@ class App:
                 # ours to tune. Embedded or in-process use is left alone.
                 from ._malloc import tune_malloc
 
-                self.log.debug("glibc malloc tuned for large bodies: %s", tune_malloc())
+                if tune_malloc():  # said only when done: a CGI process is not tuned, nor is its logging loaded
+                    self.log.debug("glibc malloc tuned for large bodies")
             hook = self.on_startup if phase == "startup" else self.on_shutdown
             try:
                 if hook is not None:

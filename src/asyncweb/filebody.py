@@ -13,11 +13,11 @@ for until a file is set.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 
 from ._fieldsyntax import check_value
+from ._log import log
 from .types import PATHSEND
 
 TYPE_CHECKING = False
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from .types import Message, Scope, Send
 
     FileSource = str | os.PathLike[str] | BinaryIO
-
-log = logging.getLogger("asyncweb")
 
 # What one read takes: under uvicorn, reads this size in a worker thread
 # came near plain reads' speed, where smaller ones paid a thread hop too

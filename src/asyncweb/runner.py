@@ -7,7 +7,6 @@ debugging mode. Each mode's module is imported only when it is the one.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -36,6 +35,8 @@ def run(app: ASGIApp, *, event_loop: bool | None = None) -> NoReturn:
     from .fastcgi import is_listening_socket
 
     if is_listening_socket(0):
+        import logging
+
         from .fastcgi import run_server
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import logging
 import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping
 
+from .._log import when_loaded
 from ..app import error_response
 from ..types import PATHSEND, ASGIApp
 from .noloop import run_without_loop
@@ -139,6 +139,12 @@ def environ_from_os() -> dict[str, str]:
     return {key.decode("latin-1"): value.decode("latin-1") for key, value in os.environb.items()}
 
 
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+
+
 def respond(
     app: ASGIApp,
     environ: Mapping[str, str] | None = None,
@@ -161,7 +167,7 @@ def respond(
     host's SIGTERM no longer cuts short what runs after it.
     """
     # stderr is the CGI host's error log; an app's own configuration wins.
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    when_loaded(_log_to_stderr)
     env = environ_from_os() if environ is None else environ
     scope = scope_from_environ(env)
     scope["extensions"][PATHSEND] = {}

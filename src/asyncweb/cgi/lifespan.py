@@ -11,10 +11,10 @@ I/O, and this module imports no asyncio until a `Lifespan` starts.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Coroutine
 
+from .._log import log
 from ..types import ASGIApp, Message, Receive, Scope
 from .noloop import Parked, run_without_loop
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     LifespanMode = Literal["auto", "on", "off"]
-
-log = logging.getLogger("asyncweb")
 
 
 class LifespanFailure(Exception):

@@ -9,16 +9,15 @@ it). Nothing here may import asyncio.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Coroutine, Generator
+
+from .._log import log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     T = TypeVar("T")
-
-log = logging.getLogger("asyncweb")
 
 
 class Parked:

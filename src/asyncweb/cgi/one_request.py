@@ -13,11 +13,11 @@ one a pathsend message names.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 
+from .._log import log
 from ..app import App
 from ..types import NO_EVENT_LOOP, PATHSEND, ASGIApp, Message, Scope
 from .exchange import Exchange
@@ -36,8 +36,6 @@ Sink = Callable[[bytes], None]
 CHUNK_SIZE = 64 * 1024
 _MORE: Message = {"type": "http.response.body", "body": b"", "more_body": True}
 _LAST: Message = {"type": "http.response.body", "body": b"", "more_body": False}
-
-log = logging.getLogger("asyncweb")
 
 
 def read_chunks(read: Callable[[int], bytes], length: int | None) -> Iterator[bytes]:

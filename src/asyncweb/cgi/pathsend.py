@@ -13,10 +13,10 @@ the writing is the gateway's.
 from __future__ import annotations
 
 import io
-import logging
 import os
 
 from .._fieldsyntax import parse_length
+from .._log import log
 from ..filebody import open_regular, shrank_message
 
 TYPE_CHECKING = False
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..types import Message
-
-log = logging.getLogger("asyncweb")
 
 
 class FileShrank(OSError):
