@@ -143,7 +143,7 @@ def check(name: str, size: int, chunks: list[bytes]) -> str:
     part, every byte of it, and one part only; else how far it read before
     its 400."""
     from asyncweb.errors import BadRequest
-    from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd
+    from asyncweb.forms.multipart import MultipartDecoder, PartEnd
     from asyncweb.forms.part_headers import PartStart
 
     decoder = MultipartDecoder(BODIES[name][0], 8192, 16)
@@ -152,9 +152,9 @@ def check(name: str, size: int, chunks: list[bytes]) -> str:
         for chunk in chunks:
             fed += len(chunk)
             for event in decoder.feed(chunk):
-                if isinstance(event, PartData):
-                    digest.update(event.data)
-                    length += len(event.data)
+                if isinstance(event, memoryview):
+                    digest.update(event)
+                    length += len(event)
                 starts += isinstance(event, PartStart)
                 ends += isinstance(event, PartEnd)
         decoder.close()

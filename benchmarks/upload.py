@@ -234,7 +234,7 @@ async def spool(size: int, chunk: int, upload_dir: str, strategy: str) -> list[f
     """Parse with asyncweb's decoder, spool with `strategy`; returns loop lags (s)."""
     import anyio
 
-    from asyncweb.forms.multipart import MultipartDecoder, PartData
+    from asyncweb.forms.multipart import MultipartDecoder
     from asyncweb.forms.uploads import open_temp, write_all
 
     lags: list[float] = []
@@ -259,15 +259,15 @@ async def spool(size: int, chunk: int, upload_dir: str, strategy: str) -> list[f
     for message in messages(size, chunk):
         await asyncio.sleep(0)  # a real receive() waits on the socket
         for event in decoder.feed(message):
-            if not isinstance(event, PartData):
+            if not isinstance(event, memoryview):
                 continue
             if strategy == "inline":
-                write_all(fd, event.data)
+                write_all(fd, event)
             elif strategy == "thread per chunk":
-                await anyio.to_thread.run_sync(write_all, fd, event.data)
+                await anyio.to_thread.run_sync(write_all, fd, event)
             else:
-                batch.append(event.data)
-                batched += len(event.data)
+                batch.append(event)
+                batched += len(event)
                 if batched >= MiB:
                     await anyio.to_thread.run_sync(writev, batch)
                     batch, batched = [], 0

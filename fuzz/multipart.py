@@ -1,6 +1,6 @@
 """Fuzz the multipart/form-data decoder (forms/multipart.py) through its
 public API: MultipartDecoder(boundary, max_header_size, max_headers),
-feed(chunk) -> PartStart/PartData/PartEnd events, close().
+feed(chunk) -> PartStart, part data (memoryview) and PartEnd events, close().
 
 Payload: the Content-Type's boundary parameter as a client sends it (one
 line), a LF, then the body. Flags: bit 0 tight header limits (64 bytes, 2
@@ -34,7 +34,7 @@ from fuzz.common import (
 
 with instrumented(__name__ == "__main__"):
     from asyncweb.errors import BadRequest, PayloadTooLarge
-    from asyncweb.forms.multipart import MultipartDecoder, PartData, PartEnd, boundary_of
+    from asyncweb.forms.multipart import MultipartDecoder, PartEnd, boundary_of
     from asyncweb.forms.part_headers import PartStart
 
 ALLOWED = (BadRequest, PayloadTooLarge)
@@ -54,16 +54,16 @@ def check_part(part: PartStart) -> None:
 
 
 def decode(boundary: bytes, chunks: list[bytes], limits: tuple[int, int]) -> Summary:
-    """The events for the body fed as `chunks`, PartData joined per part."""
+    """The events for the body fed as `chunks`, part data joined per part."""
     decoder = MultipartDecoder(boundary, *limits)
     out: Summary = []
     data: bytearray | None = None  # the data of the part being read
     for chunk in chunks:
         for event in decoder.feed(chunk):
-            if isinstance(event, PartData):
+            if isinstance(event, memoryview):
                 if data is None:
-                    raise Finding(f"PartData outside a part: {out[-3:]!r}")
-                data += event.data
+                    raise Finding(f"part data outside a part: {out[-3:]!r}")
+                data += event
             elif isinstance(event, PartStart):
                 if data is not None:
                     raise Finding(f"PartStart inside a part: {out[-3:]!r}")

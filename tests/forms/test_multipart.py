@@ -19,7 +19,6 @@ from asyncweb.forms.multipart import (
     BYTES_PER_NEAR_MISS,
     FREE_NEAR_MISSES,
     MultipartDecoder,
-    PartData,
     PartEnd,
 )
 from asyncweb.forms.part_headers import PartStart, parse_options, safe_filename
@@ -44,9 +43,9 @@ def decode(chunks: list[bytes]) -> list[tuple[str, str | None, bytes]]:
         for event in decoder.feed(chunk):
             if isinstance(event, PartStart):
                 current = (event.name, event.filename, bytearray())
-            elif isinstance(event, PartData):
+            elif isinstance(event, memoryview):
                 assert current is not None
-                current[2].extend(event.data)
+                current[2].extend(event)
             elif isinstance(event, PartEnd):
                 assert current is not None
                 parts.append((current[0], current[1], bytes(current[2])))
@@ -85,7 +84,7 @@ def test_any_chunking(cuts: list[int]) -> None:
 def test_data_comes_as_views_of_the_fed_chunk() -> None:
     decoder = MultipartDecoder(b"XyZ", 8192, 16)
     chunk = multipart_body(file_part(b"f", b"f", b"x" * 1000))
-    views = [event.data for event in decoder.feed(chunk) if isinstance(event, PartData)]
+    views = [event for event in decoder.feed(chunk) if isinstance(event, memoryview)]
     assert all(view.obj is chunk for view in views)
 
 
@@ -132,8 +131,8 @@ def outcome(boundary: bytes, chunks: list[bytes], max_header_size: int = 8192, m
                 if isinstance(event, PartStart):
                     parts.append((event.name, event.filename, event.content_type, b""))
                     data = bytearray()
-                elif isinstance(event, PartData):
-                    data += event.data
+                elif isinstance(event, memoryview):
+                    data += event
                 else:
                     parts[-1] = (*parts[-1][:3], bytes(data))
         decoder.close()
@@ -311,10 +310,10 @@ def test_a_carried_tail_that_is_data_comes_as_a_small_bytes_object() -> None:
     decoder = MultipartDecoder(b"XyZ", 8192, 16)
     first = b"--XyZ\r\n" + FIELD + b"x" * 100 + b"\r\n--Xy"
     events = decoder.feed(first)
-    views = [event.data for event in events if isinstance(event, PartData)]
+    views = [event for event in events if isinstance(event, memoryview)]
     assert [view.obj for view in views] == [first] and bytes(views[0]) == b"x" * 100
     second = b"Q" + b"y" * 100 + b"\r\n--XyZ--\r\n"
-    views = [event.data for event in decoder.feed(second) if isinstance(event, PartData)]
+    views = [event for event in decoder.feed(second) if isinstance(event, memoryview)]
     assert [bytes(view) for view in views] == [b"\r\n--Xy", b"Q" + b"y" * 100]
     assert views[0].obj is not second and views[0].obj == b"\r\n--Xy" and views[1].obj is second
     decoder.close()

@@ -81,21 +81,14 @@ _UNKNOWN, _NOT_A_DELIMITER, _NEXT_PART, _CLOSE, _PADDING = range(5)
 _PREAMBLE, _HEADERS, _DATA, _AFTER_PADDING, _END = range(5)
 
 
-class PartData:
-    # Not a dataclass: the compiled build cannot make one with a memoryview
-    # field (mypyc 2.4 builds it, and the module then fails at import).
-    __slots__ = ("data",)
-
-    def __init__(self, data: memoryview) -> None:
-        self.data = data
-
-
 @dataclass(slots=True)
 class PartEnd:
     pass
 
 
-Event = PartStart | PartData | PartEnd
+# Part data is its own event, a memoryview: no object wraps it, as it comes
+# for every chunk of a large upload.
+Event = PartStart | memoryview | PartEnd
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -123,7 +116,8 @@ def _follows(data: bytes, at: int, end: int) -> int:
 
 
 class MultipartDecoder:
-    """Feed body chunks, get `PartStart`, `PartData` and `PartEnd` events.
+    """Feed body chunks, get `PartStart`, part data (a `memoryview`) and
+    `PartEnd` events.
 
     `close()` after the last chunk raises BadRequest unless the closing
     boundary was seen.
@@ -262,7 +256,7 @@ class MultipartDecoder:
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
         elif end > start and self._state == _DATA:  # `_data`, inline: the common case
-            self._events.append(PartData(memoryview(chunk)[start:end]))
+            self._events.append(memoryview(chunk)[start:end])
         return end
 
     def _slow_find(self) -> None:
@@ -300,7 +294,7 @@ class MultipartDecoder:
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if end > start and self._state == _DATA:
-            self._events.append(PartData(memoryview(data)[start:end]))
+            self._events.append(memoryview(data)[start:end])
 
     def _delimited(self, follows: int, after: int) -> int:
         """A delimiter ends at `after`, `follows` saying what kind."""

@@ -212,7 +212,6 @@ class _MultipartReader:
 
     async def read(self, chunks: AsyncIterator[bytes]) -> None:
         """The whole body, through to its closing boundary."""
-        from .multipart import PartData
         from .part_headers import PartStart
 
         decoder = self._decoder
@@ -220,8 +219,8 @@ class _MultipartReader:
         part_data, part_start, part_end = self.part_data, self.part_start, self.part_end
         async for chunk in chunks:
             for event in decoder.feed(chunk):
-                if type(event) is PartData:  # the most frequent event, tested first
-                    part_data(event.data)
+                if type(event) is memoryview:  # part data, the most frequent event, tested first
+                    part_data(event)
                 elif type(event) is PartStart:
                     part_start(event)
                 else:  # PartEnd
