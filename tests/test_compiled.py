@@ -16,7 +16,7 @@ import pytest
 from tests import compiled
 
 # The tests of the compiled modules (fastcgi/protocol, cgi/variables,
-# cgi/head, cgi/writer, _fieldsyntax, query, forms/multipart) and of what
+# cgi/head, cgi/writer, _fieldsyntax, query, forms/multipart, cookies/parse) and of what
 # runs through them.
 COMPILED_TESTS = (
     "tests/fastcgi",
@@ -30,6 +30,8 @@ COMPILED_TESTS = (
     "tests/forms/test_reader.py",
     "tests/forms/test_multipart.py",
     "tests/forms/test_multipart_cost.py",
+    "tests/test_cookies.py",
+    "tests/test_cookie_corpus.py",
 )
 
 

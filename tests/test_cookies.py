@@ -223,7 +223,7 @@ def test_set_cookies_are_sent_in_order_and_read_back_as_text() -> None:
 
 
 def test_what_is_remembered_of_written_cookies_stays_bounded() -> None:
-    from asyncweb import cookies
+    from asyncweb.cookies import set_cookie as cookies
 
     for i in range(3000):
         assert format_set_cookie(f"n{i}", "1", max_age=i) == f"n{i}=1; Path=/; Max-Age={i}"
