@@ -13,6 +13,10 @@ the difference over 2N is the cost of one request, start-up cancelled out:
 - `app/asyncweb-mypyc/ROUTE`: the asyncweb target as a release wheel
   carries it, the tree's own `tests.compiled.build` made first (`n/a`
   where it cannot be built);
+- `uvicorn/TARGET/ROUTE`: the same targets and routes behind uvicorn's
+  httptools protocol on uvloop, as the over-HTTP mode serves them, with
+  fake transports (no kernel, no wrk); a target whose reply differs from
+  raw's there is `n/a`;
 - `fastcgi/SERVER`: nginx's bytes for a GET through asyncweb's FastCGI
   connection and through uvicorn's httptools protocol, with fake
   transports (`fastcgi.py --in-process`); `fastcgi/asyncweb-mypyc` runs
@@ -63,6 +67,67 @@ app, route = TARGETS[sys.argv[1]], ROUTES[sys.argv[2]]
 asyncio.run(time_batch(app, route, 20))  # imports and caches warmed alike in both runs
 asyncio.run(time_batch(app, route, int(sys.argv[3])))
 """
+# The same requests behind uvicorn's httptools protocol on uvloop, as the
+# over-HTTP benchmark serves them, with fake transports (no kernel, no wrk):
+# `connections` protocols get a request each, the loop runs the apps, again.
+# Each target's reply is checked against raw's first, normalized as the
+# over-HTTP check does (`apps.normalized`): exit 3 if it differs.
+_UVICORN_WORKER = """\
+import asyncio, sys
+import uvloop
+from benchmarks.apps import ROUTES, TARGETS, normalized
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+class Sink:
+    def __init__(self):
+        self.written = bytearray()
+    def write(self, data):
+        self.written += data
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 54321), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+    def is_closing(self):
+        return False
+    def pause_reading(self):
+        pass
+    def resume_reading(self):
+        pass
+
+route = ROUTES[sys.argv[2]]
+lines = [f"{route.method} {route.target} HTTP/1.1", "Host: 127.0.0.1:8000"]
+lines += [f"{k.decode()}: {v.decode()}" for k, v in route.headers if k != b"host"]
+request = ("\\r\\n".join(lines) + "\\r\\n\\r\\n").encode("latin-1") + route.body
+
+async def serve(app, requests, connections):
+    config = Config(app, http="httptools", access_log=False, log_level="warning", lifespan="off")
+    config.load()
+    state = ServerState()
+    sinks = [Sink() for _ in range(connections)]
+    protocols = [HttpToolsProtocol(config, state, {}) for _ in sinks]
+    for protocol, sink in zip(protocols, sinks):
+        protocol.connection_made(sink)
+    for _ in range(requests // connections):
+        for protocol in protocols:
+            protocol.data_received(request)
+        while state.tasks:
+            await asyncio.sleep(0)
+        for sink in sinks:
+            reply = bytes(sink.written)
+            sink.written.clear()
+    head, _, body = reply.partition(b"\\r\\n\\r\\n")
+    status, *fields = head.decode("latin-1").split("\\r\\n")
+    return normalized(int(status.split()[1]), [tuple(field.split(": ", 1)) for field in fields], body)
+
+async def main():
+    if await serve(TARGETS[sys.argv[1]], 1, 1) != await serve(TARGETS["raw"], 1, 1):
+        sys.exit(3)
+    await serve(TARGETS[sys.argv[1]], 64, 32)  # imports and caches warmed alike in both runs
+    await serve(TARGETS[sys.argv[1]], int(sys.argv[3]), 32)
+
+uvloop.run(main())
+"""
+_DIFFERS = 3
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 _BUILD = "import sys; from pathlib import Path; from tests.compiled import build; build(Path(sys.argv[1]))"
 _MYPYC = "-mypyc"
@@ -91,9 +156,10 @@ class Scenario:
         env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
         if self.compiled:
             env["PYTHONPATH"] = f"{compiled_site(tree, folder)}{os.pathsep}{path}"
-        if kind == "app":
+        if kind in ("app", "uvicorn"):
             target = rest[0].removesuffix(_MYPYC)
-            return [sys.executable, "-c", _APP_WORKER, target, rest[1], str(requests)], env
+            worker = _APP_WORKER if kind == "app" else _UVICORN_WORKER
+            return [sys.executable, "-c", worker, target, rest[1], str(requests)], env
         if kind == "fastcgi":
             server = rest[0].removesuffix(_MYPYC)
             script = str(tree / "benchmarks" / "fastcgi.py")
@@ -146,9 +212,14 @@ def scenarios() -> list[Scenario]:
     targets = list(TARGETS)
     targets.insert(targets.index("asyncweb") + 1, f"asyncweb{_MYPYC}")  # the compiled build beside the pure one
     found = [Scenario(f"app/{target}/{route}") for route in ROUTES for target in targets]
+    found += [Scenario(f"uvicorn/{target}/{route}") for route in ROUTES for target in targets]
     found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
     found += [Scenario(f"fastcgi/{server}/cookies") for server in FASTCGI_SERVERS]
     return found + [Scenario(f"cgi/{variant}") for variant in CGI_VARIANTS]
+
+
+class Differs(Exception):
+    """The target's reply differs from raw's: it is not counted."""
 
 
 def count(argv: Sequence[str], env: dict[str, str], tree: Path) -> int:
@@ -158,6 +229,8 @@ def count(argv: Sequence[str], env: dict[str, str], tree: Path) -> int:
         env=env, cwd=tree, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800,
     )  # fmt: skip
     found = _COLLECTED.search(done.stderr)
+    if done.returncode == _DIFFERS:
+        raise Differs(argv[3])
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"{argv[1:3]} failed in {tree}:\n{done.stderr[-2000:].decode(errors='replace')}")
     return int(found.group(1))
@@ -173,8 +246,9 @@ def compile_sources(tree: Path) -> None:
 
 def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> float | None:
     """Instructions per request (per process for a CGI variant); None for a
-    target the tree does not have."""
-    if scenario.name.startswith("app/") and not _has_target(tree, scenario.name.split("/")[1].removesuffix(_MYPYC)):
+    target the tree does not have, or one that answers otherwise than raw."""
+    kind, *rest = scenario.name.split("/")
+    if kind in ("app", "uvicorn") and not _has_target(tree, rest[0].removesuffix(_MYPYC)):
         return None
     if scenario.compiled and compiled_site(tree, folder) is None:
         return None
@@ -188,7 +262,10 @@ def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> floa
         # The second of two runs: the first may compile and write .pyc files.
         count(*scenario.run(tree, requests, folder), tree)
         return count(*scenario.run(tree, requests, folder), tree)
-    low = count(*scenario.run(tree, requests, folder), tree)
+    try:
+        low = count(*scenario.run(tree, requests, folder), tree)
+    except Differs:
+        return None
     high = count(*scenario.run(tree, 3 * requests, folder), tree)
     return (high - low) / (2 * requests)
 
@@ -207,7 +284,8 @@ def table(names: Sequence[str], trees: Sequence[Path], figures: dict[tuple[str, 
     for name in names:
         row = [name]
         for tree in trees:
-            row.append(_cell(name, figures[name, tree], figures.get((re.sub(r"^app/[^/]+/", "app/raw/", name), tree))))
+            raw = figures.get((re.sub(r"^(app|uvicorn)/[^/]+/", r"\1/raw/", name), tree))
+            row.append(_cell(name, figures[name, tree], raw))
         first = figures[name, trees[0]]
         for tree in trees[1:]:
             figure = figures[name, tree]
@@ -221,7 +299,7 @@ def _cell(name: str, figure: float | None, raw: float | None) -> str:
         return "n/a"
     if name.startswith("cgi/"):
         return f"{figure / 1e6:,.1f}M"
-    if name.startswith("app/") and "/raw/" not in name and raw:
+    if name.startswith(("app/", "uvicorn/")) and "/raw/" not in name and raw:
         return f"{figure:,.0f} ({figure / raw:.2f}x raw)"
     return f"{figure:,.0f}"
 

@@ -165,3 +165,35 @@ def test_the_instruction_counts_cover_both_builds_of_the_fastcgi_server() -> Non
     for route in routes:
         pure, compiled = (int(rows[build + route].replace(",", "")) for build in builds)
         assert compiled < 0.8 * pure, rows
+
+
+def test_the_uvicorn_rows_serve_through_uvicorns_protocol_and_refuse_a_reply_unlike_raws(tmp_path: Path) -> None:
+    import subprocess
+
+    from benchmarks import instructions
+
+    argv, env = instructions.Scenario("uvicorn/asyncweb/form").run(ROOT, 64, tmp_path)
+    assert argv[3:] == ["asyncweb", "form", "64"]
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # A tree whose target answers otherwise than its raw app: exit 3, which `count` takes as "not counted".
+    fake = tmp_path / "fake"
+    (fake / "benchmarks").mkdir(parents=True)
+    (fake / "benchmarks" / "__init__.py").write_text("")
+    (fake / "benchmarks" / "apps.py").write_text(
+        "from benchmarks.routes import ROUTES\n"
+        "def answer(text):\n"
+        "    async def app(scope, receive, send):\n"
+        "        await receive()\n"
+        "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "        await send({'type': 'http.response.body', 'body': text})\n"
+        "    return app\n"
+        "TARGETS = {'raw': answer(b'one'), 'odd': answer(b'other')}\n"
+        "def normalized(status, headers, body):\n"
+        "    return status, sorted(headers), body\n"
+    )
+    (fake / "benchmarks" / "routes.py").write_text((ROOT / "benchmarks" / "routes.py").read_text())
+    argv, env = instructions.Scenario("uvicorn/odd/hello").run(fake, 64, tmp_path)
+    env["PYTHONPATH"] = f"{fake}{os.pathsep}{ROOT / 'src'}"
+    done = subprocess.run(argv, env=env, cwd=fake, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr[-2000:]
