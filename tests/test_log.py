@@ -62,6 +62,21 @@ def test_when_loaded_runs_at_once_once_logging_is_imported() -> None:
     assert ran == ["ran"]
 
 
+def test_a_configuration_asked_for_again_before_logging_loads_waits_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process that serves many CGI requests (a test run, a wrapper) before
+    # logging is imported holds one pending configuration, not one a request.
+    monkeypatch.delitem(sys.modules, "logging")
+    monkeypatch.setattr(_log, "_pending", [])
+    ran: list[str] = []
+
+    def configure() -> None:
+        ran.append("ran")
+
+    for _ in range(3):
+        _log.when_loaded(configure)
+    assert _log._pending == [configure] and ran == []
+
+
 CGI_SCRIPT = """\
 import sys
 import asyncweb

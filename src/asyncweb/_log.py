@@ -29,10 +29,10 @@ _pending: list[Callable[[], None]] = []
 def when_loaded(configure: Callable[[], None]) -> None:
     """Run `configure` now if `logging` is imported, else when `log` first
     imports it (an app that imports logging itself imports it before it
-    serves, so this runs then)."""
+    serves, so this runs then). A function asked for again waits once."""
     if "logging" in sys.modules:
         configure()
-    else:
+    elif configure not in _pending:
         _pending.append(configure)
 
 
