@@ -49,8 +49,10 @@ class _Logger:
 
             real = logging.getLogger(NAME)
             object.__setattr__(self, "_real", real)
-            while _pending:
-                _pending.pop(0)()
+            # Taken whole: two threads logging first at once cannot pop one list empty.
+            pending, _pending[:] = _pending[:], []
+            for configure in pending:
+                configure()
         return real
 
     def __getattr__(self, name: str) -> Any:
