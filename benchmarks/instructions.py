@@ -68,62 +68,52 @@ asyncio.run(time_batch(app, route, 20))  # imports and caches warmed alike in bo
 asyncio.run(time_batch(app, route, int(sys.argv[3])))
 """
 # The same requests behind uvicorn's httptools protocol on uvloop, as the
-# over-HTTP benchmark serves them, with fake transports (no kernel, no wrk):
-# `connections` protocols get a request each, the loop runs the apps, again.
+# over-HTTP benchmark serves them, with the FastCGI benchmark's fake
+# transports (no kernel, no wrk): 32 protocols get a request each, the loop
+# runs the apps, again.
 # Each target's reply is checked against raw's first, normalized as the
 # over-HTTP check does (`apps.normalized`): exit 3 if it differs.
 _UVICORN_WORKER = """\
 import asyncio, sys
 import uvloop
 from benchmarks.apps import ROUTES, TARGETS, normalized
+from benchmarks.fastcgi import Recorder, Sink
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-class Sink:
-    def __init__(self):
-        self.written = bytearray()
-    def write(self, data):
-        self.written += data
-    def get_extra_info(self, name, default=None):
-        return {"peername": ("127.0.0.1", 54321), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-    def is_closing(self):
-        return False
-    def pause_reading(self):
-        pass
-    def resume_reading(self):
-        pass
-
 route = ROUTES[sys.argv[2]]
-lines = [f"{route.method} {route.target} HTTP/1.1", "Host: 127.0.0.1:8000"]
+lines = [f"{route.method} {route.target} HTTP/1.1", "Host: 127.0.0.1:8080"]
 lines += [f"{k.decode()}: {v.decode()}" for k, v in route.headers if k != b"host"]
 request = ("\\r\\n".join(lines) + "\\r\\n\\r\\n").encode("latin-1") + route.body
 
-async def serve(app, requests, connections):
+async def serve(app, requests, sinks):
     config = Config(app, http="httptools", access_log=False, log_level="warning", lifespan="off")
     config.load()
     state = ServerState()
-    sinks = [Sink() for _ in range(connections)]
     protocols = [HttpToolsProtocol(config, state, {}) for _ in sinks]
     for protocol, sink in zip(protocols, sinks):
         protocol.connection_made(sink)
-    for _ in range(requests // connections):
+    for _ in range(requests // len(sinks)):
         for protocol in protocols:
             protocol.data_received(request)
         while state.tasks:
             await asyncio.sleep(0)
-        for sink in sinks:
-            reply = bytes(sink.written)
-            sink.written.clear()
-    head, _, body = reply.partition(b"\\r\\n\\r\\n")
+
+async def reply(app):
+    recorder = Recorder()
+    await serve(app, 1, [recorder])
+    head, _, body = bytes(recorder.written).partition(b"\\r\\n\\r\\n")
     status, *fields = head.decode("latin-1").split("\\r\\n")
     return normalized(int(status.split()[1]), [tuple(field.split(": ", 1)) for field in fields], body)
 
 async def main():
-    if await serve(TARGETS[sys.argv[1]], 1, 1) != await serve(TARGETS["raw"], 1, 1):
+    app = TARGETS[sys.argv[1]]
+    if await reply(app) != await reply(TARGETS["raw"]):
         sys.exit(3)
-    await serve(TARGETS[sys.argv[1]], 64, 32)  # imports and caches warmed alike in both runs
-    await serve(TARGETS[sys.argv[1]], int(sys.argv[3]), 32)
+    sinks = [Sink() for _ in range(32)]  # each keeps its last write alone: nothing piles up
+    await serve(app, 64, sinks)  # imports and caches warmed alike in both runs
+    await serve(app, int(sys.argv[3]), sinks)
 
 uvloop.run(main())
 """

@@ -179,7 +179,8 @@ def test_the_uvicorn_rows_serve_through_uvicorns_protocol_and_refuse_a_reply_unl
     # A tree whose target answers otherwise than its raw app: exit 3, which `count` takes as "not counted".
     fake = tmp_path / "fake"
     (fake / "benchmarks").mkdir(parents=True)
-    (fake / "benchmarks" / "__init__.py").write_text("")
+    # Its own apps and routes; the rest (the fake transports) from this tree's benchmarks.
+    (fake / "benchmarks" / "__init__.py").write_text(f"__path__.append({str(ROOT / 'benchmarks')!r})\n")
     (fake / "benchmarks" / "apps.py").write_text(
         "from benchmarks.routes import ROUTES\n"
         "def answer(text):\n"
@@ -194,6 +195,6 @@ def test_the_uvicorn_rows_serve_through_uvicorns_protocol_and_refuse_a_reply_unl
     )
     (fake / "benchmarks" / "routes.py").write_text((ROOT / "benchmarks" / "routes.py").read_text())
     argv, env = instructions.Scenario("uvicorn/odd/hello").run(fake, 64, tmp_path)
-    env["PYTHONPATH"] = f"{fake}{os.pathsep}{ROOT / 'src'}"
+    env["PYTHONPATH"] = os.pathsep.join([str(fake), str(ROOT / "src"), str(ROOT)])
     done = subprocess.run(argv, env=env, cwd=fake, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr[-2000:]
