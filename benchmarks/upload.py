@@ -182,16 +182,14 @@ async def drive_asgi(app: Any, size: int, chunk: int) -> tuple[int, bytes]:
     """Feed the upload to an ASGI app; the status and body it answered.
 
     Each message is made when the app asks for it, as a server reads it,
-    and `more_body` comes from the count, not from making the next one
-    ahead: the apps hold one message at a time, as the ceiling does."""
+    and the last is TAIL itself, not found by making the next one ahead:
+    the apps hold one message at a time, as the ceiling does."""
     stream = messages(size, chunk)
-    left = size // chunk + 2  # HEAD, the payload's messages, TAIL
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        nonlocal left
-        left -= 1
-        return {"type": "http.request", "body": next(stream), "more_body": left > 0}
+        body = next(stream)
+        return {"type": "http.request", "body": body, "more_body": body is not TAIL}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
