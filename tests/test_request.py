@@ -4,6 +4,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,54 @@ async def test_a_small_form_body_is_held_no_longer_than_its_declared_length() ->
     with pytest.raises(HTTPError) as refused:
         await request.form()
     assert refused.value.status == 400 and taken == 2
+
+
+def _small_post(kind: bytes, messages: list[bytes], declared: int) -> Request:
+    bodies = list(messages)
+
+    async def receive() -> Message:
+        body = bodies.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(bodies)}
+
+    headers = [(b"content-type", kind), (b"content-length", str(declared).encode())]
+    return Request(make_scope(method="POST", headers=headers), receive)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("split", [False, True], ids=["one message", "two messages"])
+async def test_a_small_body_in_one_message_is_read_without_an_async_generator(split: bool) -> None:
+    """The common case of a form post (the whole body in one message) does not
+    pay for the streaming machinery: no async generator is begun for it.
+    A body that comes in pieces is read through the stream, to the same result."""
+    form = b"a=1&b=%C3%A9&c"
+    messages = [form[:5], form[5:]] if split else [form]
+    begun = 0
+    hooks = sys.get_asyncgen_hooks()
+
+    def firstiter(generator: AsyncGenerator[Any, Any]) -> None:
+        nonlocal begun
+        begun += 1
+        if hooks.firstiter is not None:
+            hooks.firstiter(generator)
+
+    sys.set_asyncgen_hooks(firstiter, hooks.finalizer)
+    try:
+        fields = (await _small_post(b"application/x-www-form-urlencoded", messages, len(form)).form()).fields
+        body = await _small_post(b"application/octet-stream", messages, len(form)).body()
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert list(fields.multi_items()) == [("a", "1"), ("b", "é"), ("c", None)]
+    assert body == form
+    assert begun == (2 if split else 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("messages", [[b"0123456789"], [b"01234", b"56789"]], ids=["one message", "two messages"])
+async def test_a_small_body_longer_than_its_content_length_is_a_400(messages: list[bytes]) -> None:
+    request = _small_post(b"application/octet-stream", messages, 7)
+    with pytest.raises(HTTPError) as refused:
+        await request.body()
+    assert refused.value.status == 400
 
 
 def test_scope_from_environ_survives_odd_ports() -> None:

@@ -251,11 +251,16 @@ class Request:
         and its declared length, read once off the scope's list: reading
         the body asks for them again and again."""
         if self._content is None:
-            raw = self.scope.get("headers", ())
-            types = header_values(raw, b"content-type")
-            lengths = header_values(raw, b"content-length")
-            content_type = types[0] if types else ""  # the first of each, as Headers.get gives it
-            self._content = (content_type, form_type(content_type), parse_length(lengths[0]) if lengths else None)
+            kind = length = None
+            for name, value in self.scope.get("headers", ()):  # one pass for both
+                if name == b"content-type":
+                    if kind is None:  # the first of each, as Headers.get gives it
+                        kind = value
+                elif name == b"content-length" and length is None:
+                    length = value
+            content_type = "" if kind is None else kind.decode("latin-1")
+            declared = None if length is None else parse_length(length.decode("latin-1"))
+            self._content = (content_type, form_type(content_type), declared)
         return self._content
 
     def get_header(self, name: str, default: str | None = None) -> str | None:
@@ -279,17 +284,8 @@ class Request:
             if kind is None:
                 raise HTTPError(415, "expected a urlencoded or multipart form body")
             if kind == URLENCODED and _is_small(declared):
-                # Small enough to hold, and sent in one message as a rule: read
-                # whole and parsed whole, which costs least (and no watchdog:
-                # each wait on a small body is timed, see `_read_watchdog`).
-                chunks = []
-                size = 0
-                async for chunk in self.stream():
-                    size += len(chunk)
-                    if size > declared:  # held in memory: never more than declared, whatever the server lets by
-                        raise HTTPError(400, "the body is longer than its Content-Length")
-                    chunks.append(chunk)
-                self._form = parse_urlencoded(chunks[0] if len(chunks) == 1 else b"".join(chunks), self._config)
+                # Read whole and parsed whole, which costs least.
+                self._form = parse_urlencoded(await self._small_body(declared), self._config)
             else:
                 with self._read_watchdog():
                     self._form = await read_form(self.stream(), content_type, self._config)
@@ -358,11 +354,14 @@ class Request:
         self.close()
 
     # -- the body, for handlers that read it themselves ---------------------
-    async def stream(self) -> AsyncIterator[bytes]:
+    def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives, at most `Limits.max_body_size` bytes."""
-        if self._body is not None:
-            yield self._body
-            return
+        return self._chunks(None)
+
+    def _start_body(self) -> tuple[int | None, float | None]:
+        """The body is taken now (once): a declared length over the limit is
+        refused before any of it is read. Returns the limit and the timeout
+        of each read."""
         if self._stream_used:
             raise RuntimeError("the request body was already consumed")
         self._stream_used = True
@@ -370,7 +369,39 @@ class Request:
         declared = self._content_headers()[2]
         if limit is not None and declared is not None and declared > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        timeout = self._read_timeout()
+        return limit, self._read_timeout()
+
+    async def _small_body(self, declared: int) -> bytes:
+        """A small body (`_is_small`), whole. It comes in one message as a
+        rule, which is taken as it is, without the streaming machinery (and
+        no watchdog: each wait on a small body is timed, see `_read_watchdog`);
+        anything else goes on through `_chunks`. Held in memory, it is never
+        more than declared, whatever the server lets by."""
+        timeout = self._start_body()[1]
+        receive = self._receive
+        message = await (receive() if timeout is None else _receive_within(receive, timeout))
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False) and message["type"] == "http.request" and len(body) <= declared:
+            self._body_done = True
+            return body  # within the limit: the declared length is
+        chunks = []
+        size = 0
+        async for chunk in self._chunks(message):
+            size += len(chunk)
+            if size > declared:
+                raise HTTPError(400, "the body is longer than its Content-Length")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _chunks(self, first: Message | None) -> AsyncIterator[bytes]:
+        """`stream()`, or what follows `_small_body`'s `first` message."""
+        if first is None:
+            if self._body is not None:
+                yield self._body
+                return
+            limit, timeout = self._start_body()
+        else:
+            limit, timeout = self._config.limits.max_body_size, self._read_timeout()
         watchdog = self._watchdog
         if watchdog is not None and timeout is not None:
             clock = _deadline_clock()
@@ -379,7 +410,9 @@ class Request:
             renew_at = watchdog.deadline - timeout
         received = 0
         while True:
-            if timeout is None:
+            if first is not None:
+                message, first = first, None
+            elif timeout is None:
                 message = await self._receive()
             elif watchdog is not None:
                 now = clock()
@@ -441,8 +474,12 @@ class Request:
 
     async def body(self) -> bytes:
         if self._body is None:
-            with self._read_watchdog():
-                self._body = b"".join([chunk async for chunk in self.stream()])
+            declared = self._content_headers()[2]
+            if _is_small(declared):
+                self._body = await self._small_body(declared)
+            else:
+                with self._read_watchdog():
+                    self._body = b"".join([chunk async for chunk in self.stream()])
         return self._body
 
     def _read_watchdog(self) -> AbstractContextManager[None]:
