@@ -251,12 +251,14 @@ class MultipartDecoder:
                 return end
             return self._delimited(follows, found + size)
         # The tail may begin a delimiter: its last CR, if what follows is one's start.
-        tail = chunk.rfind(b"\r", max(position, end - size + 1), end)
+        near = end - size + 1  # a delimiter begun before this would have been found
+        tail = chunk.rfind(b"\r", near if near > position else position, end)  # not max(): a call with keywords
         if tail >= 0 and delimiter.startswith(chunk[tail:end]):
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
         elif end > start and self._state == _DATA:  # `_data`, inline: the common case
-            self._events.append(memoryview(chunk)[start:end])
+            view = memoryview(chunk)
+            self._events.append(view if start == 0 and end == len(chunk) else view[start:end])
         return end
 
     def _slow_find(self) -> None:

@@ -175,7 +175,6 @@ class _MultipartReader:
         "_limits",
         "_max_field_size",
         "_max_fields_total",
-        "_max_file_size",
         "_memory_left",
         "_text",
         "_texts",
@@ -195,8 +194,7 @@ class _MultipartReader:
         )
         self._config = config
         self._limits = limits
-        # The limits part_data checks, one attribute away.
-        self._max_file_size = limits.max_file_size
+        # The limits text_data checks, one attribute away.
         self._max_field_size = limits.max_field_size
         self._max_fields_total = limits.max_fields_total
         self._texts: list[tuple[str, bytearray, str | None]] = []  # name, value, part charset
@@ -215,12 +213,20 @@ class _MultipartReader:
         from .part_headers import PartStart
 
         decoder = self._decoder
+        max_file_size = self._limits.max_file_size
         # Bound methods looked up once: the loop runs for every event.
-        part_data, part_start, part_end = self.part_data, self.part_start, self.part_end
+        text_data, part_start, part_end = self.text_data, self.part_start, self.part_end
         async for chunk in chunks:
             for event in decoder.feed(chunk):
                 if type(event) is memoryview:  # part data, the most frequent event, tested first
-                    part_data(event)
+                    # A file's is written from here: this runs for every chunk of a large upload.
+                    upload = self._upload
+                    if upload is None:
+                        text_data(event)
+                    elif max_file_size is not None and upload.size + len(event) > max_file_size:
+                        raise PayloadTooLarge(f"a file is larger than {max_file_size} bytes")
+                    else:
+                        upload.write(event)
                 elif type(event) is PartStart:
                     part_start(event)
                 else:  # PartEnd
@@ -240,13 +246,8 @@ class _MultipartReader:
             self._upload = _new_upload(part, self._config, self._memory_left)
             self._uploads.append(self._upload)
 
-    def part_data(self, data: memoryview) -> None:
-        upload = self._upload
-        if upload is not None:
-            if self._max_file_size is not None and upload.size + len(data) > self._max_file_size:
-                raise PayloadTooLarge(f"a file is larger than {self._max_file_size} bytes")
-            upload.write(data)
-            return
+    def text_data(self, data: memoryview) -> None:
+        """Part data not in a file: a text field's, or a part's kept as neither."""
         text = self._text
         if text is None:
             return
