@@ -24,6 +24,11 @@ the difference over 2N is the cost of one request, start-up cancelled out:
   `tests.compiled.build` made first (`n/a` where it cannot be built);
   `fastcgi/SERVER/cookies` the same for the cookies GET (10 request
   cookies, 3 Set-Cookie; `n/a` for a tree whose fastcgi.py has no routes);
+- `upload/TARGET/CHUNK`: one message of CHUNK KiB in the middle of a
+  file upload (`upload.py`'s body, the same bytes every run) through
+  asyncweb, its compiled build, Falcon, and the parse-and-write ceiling
+  (`upload/ceiling/CHUNK`: python-multipart's parser and `os.write`),
+  N/8 and 3N/8 messages (per message, not per request);
 - `cgi/VARIANT`: one whole CGI hello process of each of
   `cgi_startup.py`'s variants (instructions per process, not per request).
 
@@ -117,10 +122,36 @@ async def main():
 
 uvloop.run(main())
 """
+# A file upload's messages fed as `upload.py` feeds them in process; the
+# decoder's find-timing guard reads int() for its clock, a C call that
+# gives 0: under valgrind every find looks tens of times slower than it
+# is, and the guard would hand the search over to sre.
+_UPLOAD_WORKER = """\
+import asyncio, shutil, sys, tempfile
+from benchmarks import upload
+from asyncweb._malloc import tune_malloc
+from asyncweb.forms import multipart
+if hasattr(multipart, "_clock"):  # older trees time their finds otherwise
+    multipart._clock = int
+tune_malloc()  # as upload.py's workers do
+target, chunk, count = sys.argv[1], int(sys.argv[2]) * 1024, int(sys.argv[3])
+folder = tempfile.mkdtemp()
+try:
+    for messages in (4, count):  # imports, first calls and temp files warmed alike in both runs
+        if target == "ceiling":
+            upload.run_parser(messages * chunk, chunk, folder, True)
+        else:
+            app = upload.upload_app(target, folder)
+            upload.expect_size(target, *asyncio.run(upload.drive_asgi(app, messages * chunk, chunk)), messages * chunk)
+finally:
+    shutil.rmtree(folder)
+"""
 _DIFFERS = 3
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 _BUILD = "import sys; from pathlib import Path; from tests.compiled import build; build(Path(sys.argv[1]))"
 _MYPYC = "-mypyc"
+UPLOAD_TARGETS = ("asyncweb", f"asyncweb{_MYPYC}", "falcon", "ceiling")
+UPLOAD_CHUNKS = (64, 256, 1024)  # KiB, as `upload --only paired` runs them
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +170,10 @@ class Scenario:
         """False for a CGI variant: one run, the whole process counted."""
         return not self.name.startswith("cgi/")
 
+    def units(self, requests: int) -> int:
+        """What a run with N requests counts: N requests, or N/8 upload messages."""
+        return requests // 8 if self.name.startswith("upload/") else requests
+
     def run(self, tree: Path, requests: int, folder: Path) -> tuple[list[str], dict[str, str]]:
         """The command line and environment of one run in `tree`."""
         kind, *rest = self.name.split("/")
@@ -150,6 +185,9 @@ class Scenario:
             target = rest[0].removesuffix(_MYPYC)
             worker = _APP_WORKER if kind == "app" else _UVICORN_WORKER
             return [sys.executable, "-c", worker, target, rest[1], str(requests)], env
+        if kind == "upload":
+            target = rest[0].removesuffix(_MYPYC)
+            return [sys.executable, "-c", _UPLOAD_WORKER, target, rest[1], str(self.units(requests))], env
         if kind == "fastcgi":
             server = rest[0].removesuffix(_MYPYC)
             script = str(tree / "benchmarks" / "fastcgi.py")
@@ -205,6 +243,7 @@ def scenarios() -> list[Scenario]:
     found += [Scenario(f"uvicorn/{target}/{route}") for route in ROUTES for target in targets]
     found += [Scenario(f"fastcgi/{server}") for server in FASTCGI_SERVERS]
     found += [Scenario(f"fastcgi/{server}/cookies") for server in FASTCGI_SERVERS]
+    found += [Scenario(f"upload/{target}/{chunk}") for chunk in UPLOAD_CHUNKS for target in UPLOAD_TARGETS]
     return found + [Scenario(f"cgi/{variant}") for variant in CGI_VARIANTS]
 
 
@@ -235,8 +274,9 @@ def compile_sources(tree: Path) -> None:
 
 
 def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> float | None:
-    """Instructions per request (per process for a CGI variant); None for a
-    target the tree does not have, or one that answers otherwise than raw."""
+    """Instructions per request (per process for a CGI variant, per message
+    for an upload); None for a target the tree does not have, or one that
+    answers otherwise than raw."""
     kind, *rest = scenario.name.split("/")
     if kind in ("app", "uvicorn") and not _has_target(tree, rest[0].removesuffix(_MYPYC)):
         return None
@@ -257,7 +297,7 @@ def measure(scenario: Scenario, tree: Path, requests: int, folder: Path) -> floa
     except Differs:
         return None
     high = count(*scenario.run(tree, 3 * requests, folder), tree)
-    return (high - low) / (2 * requests)
+    return (high - low) / (2 * scenario.units(requests))
 
 
 def _has_target(tree: Path, target: str) -> bool:
@@ -274,8 +314,8 @@ def table(names: Sequence[str], trees: Sequence[Path], figures: dict[tuple[str, 
     for name in names:
         row = [name]
         for tree in trees:
-            raw = figures.get((re.sub(r"^(app|uvicorn)/[^/]+/", r"\1/raw/", name), tree))
-            row.append(_cell(name, figures[name, tree], raw))
+            base = _baseline(name)
+            row.append(_cell(name, figures[name, tree], base, None if base is None else figures.get((base, tree))))
         first = figures[name, trees[0]]
         for tree in trees[1:]:
             figure = figures[name, tree]
@@ -284,13 +324,23 @@ def table(names: Sequence[str], trees: Sequence[Path], figures: dict[tuple[str, 
     return markdown(header, rows)
 
 
-def _cell(name: str, figure: float | None, raw: float | None) -> str:
+def _baseline(name: str) -> str | None:
+    """The row a row is also given against: raw's for an app, the ceiling's
+    for an upload (None for those rows themselves, and for the rest)."""
+    kind, *rest = name.split("/")
+    base = {"app": "raw", "uvicorn": "raw", "upload": "ceiling"}.get(kind)
+    if base is None or rest[0] == base:
+        return None
+    return "/".join([kind, base, *rest[1:]])
+
+
+def _cell(name: str, figure: float | None, base: str | None, base_figure: float | None) -> str:
     if figure is None:
         return "n/a"
     if name.startswith("cgi/"):
         return f"{figure / 1e6:,.1f}M"
-    if name.startswith(("app/", "uvicorn/")) and "/raw/" not in name and raw:
-        return f"{figure:,.0f} ({figure / raw:.2f}x raw)"
+    if base is not None and base_figure:
+        return f"{figure:,.0f} ({figure / base_figure:.2f}x {base.split('/')[1]})"
     return f"{figure:,.0f}"
 
 
@@ -317,7 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for tree in trees
         }
         figures = {cell: job.result() for cell, job in jobs.items()}
-    print(f"Instructions per request (per process for cgi/), valgrind --tool=callgrind, N={args.requests} and 3N:\n")
+    print(
+        "Instructions per request (per process for cgi/, per message for upload/), "
+        f"valgrind --tool=callgrind, N={args.requests} and 3N:\n"
+    )
     print(table(names, trees, figures))
     return 0
 

@@ -75,8 +75,10 @@ STRATEGIES = ("inline", "thread per chunk", "batched 1 MiB in a thread")
 
 # -- the body, as a server hands it over ------------------------------------------
 def messages(size: int, chunk: int) -> Iterator[bytes]:
-    """HEAD, `size` payload bytes in fresh `chunk`-sized bytes objects, TAIL."""
-    block = bytearray(os.urandom(chunk))
+    """HEAD, `size` payload bytes in fresh `chunk`-sized bytes objects, TAIL.
+    The payload is random-looking but the same in every run, so that an
+    instruction count repeats (`bytes.find`'s work depends on the data)."""
+    block = bytearray(random.Random(chunk).randbytes(chunk))
     yield HEAD
     for _ in range(size // chunk):
         yield bytes(block)  # one allocation and copy per message, like a server's read

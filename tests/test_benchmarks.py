@@ -198,3 +198,33 @@ def test_the_uvicorn_rows_serve_through_uvicorns_protocol_and_refuse_a_reply_unl
     env["PYTHONPATH"] = os.pathsep.join([str(fake), str(ROOT / "src"), str(ROOT)])
     done = subprocess.run(argv, env=env, cwd=fake, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("target", ["asyncweb", "ceiling", "falcon"])
+def test_the_upload_rows_feed_each_target_a_whole_upload_and_leave_nothing(tmp_path: Path, target: str) -> None:
+    import subprocess
+
+    from benchmarks import instructions
+
+    if target == "falcon" and importlib.util.find_spec("falcon") is None:
+        pytest.skip("Falcon is a bench extra (pip install -e '.[bench]')")
+    argv, env = instructions.Scenario(f"upload/{target}/64").run(ROOT, 64, tmp_path)
+    assert argv[3:] == [target, "64", "8"]  # N/8 messages
+    env["TMPDIR"] = str(tmp_path)
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]  # each answer checked against the size sent
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_upload_rows_are_given_against_the_ceiling_and_repeat_their_data() -> None:
+    from benchmarks import instructions, upload
+
+    figures: dict[tuple[str, Path], float | None] = {
+        ("upload/asyncweb/64", ROOT): 110.0,
+        ("upload/ceiling/64", ROOT): 100.0,
+    }
+    table = instructions.table(["upload/asyncweb/64", "upload/ceiling/64"], [ROOT], figures)
+    assert "| upload/asyncweb/64 | 110 (1.10x ceiling) |" in table
+    assert "| upload/ceiling/64 | 100 |" in table
+    # bytes.find's work depends on the data: the same every run, or counts move.
+    assert list(upload.messages(3 * 1024, 1024)) == list(upload.messages(3 * 1024, 1024))
