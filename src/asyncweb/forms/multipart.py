@@ -60,7 +60,7 @@ _FIND_FROM = 16
 # bytes.find runs at 0.1-0.3 ns a byte over ordinary data; slower than this
 # over enough stretches of at least _PROBE bytes, it hands over to sre for
 # good (one way: changing back would let data alternate to defeat both).
-_SLOW_FIND_NS = 1.0
+_SLOW_FIND_NS = 1  # an int: the test each long find makes stays integer arithmetic
 _PROBE = 16 * 1024
 _clock = time.perf_counter_ns
 # RFC 2046 5.1.1 has the boundary appear nowhere in the parts, and a line
@@ -229,10 +229,10 @@ class MultipartDecoder:
                 match = literal.search(chunk, position, end)
                 found = -1 if match is None else match.start()
             elif end - position < _PROBE:
-                found = chunk.find(delimiter, position, end)
+                found = chunk.find(delimiter, position)
             else:
                 began = _clock()
-                found = chunk.find(delimiter, position, end)
+                found = chunk.find(delimiter, position)  # to `end`, the chunk's: one argument fewer to parse
                 scanned = (end if found < 0 else found) - position
                 if scanned >= _PROBE:
                     self._probes += 1
@@ -252,7 +252,7 @@ class MultipartDecoder:
             return self._delimited(follows, found + size)
         # The tail may begin a delimiter: its last CR, if what follows is one's start.
         near = end - size + 1  # a delimiter begun before this would have been found
-        tail = chunk.rfind(b"\r", near if near > position else position, end)  # not max(): a call with keywords
+        tail = chunk.rfind(b"\r", near if near > position else position)  # not max(): a call with keywords
         if tail >= 0 and delimiter.startswith(chunk[tail:end]):
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
