@@ -208,8 +208,8 @@ class MultipartDecoder:
     # -- part data and the preamble ------------------------------------------------
     def _scan(self, chunk: bytes, position: int, end: int) -> int:
         """Data from `position` to the next delimiter: returns the offset after
-        it (the state has changed), or `end` with a tail that may begin one
-        carried.
+        it (the state has changed), or `end`, the chunk's length, with a tail
+        that may begin one carried.
 
         `bytes.find` is timed over long stretches: where it crawls (data made
         of the delimiter's last characters gives its skip table nothing to
@@ -232,7 +232,7 @@ class MultipartDecoder:
                 found = chunk.find(delimiter, position)
             else:
                 began = _clock()
-                found = chunk.find(delimiter, position)  # to `end`, the chunk's: one argument fewer to parse
+                found = chunk.find(delimiter, position)  # to the end: an argument fewer to parse
                 scanned = (end if found < 0 else found) - position
                 if scanned >= _PROBE:
                     self._probes += 1
