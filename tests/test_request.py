@@ -286,6 +286,43 @@ async def test_a_small_body_longer_than_its_content_length_is_a_400(messages: li
     assert refused.value.status == 400
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("read", ["form", "body"])
+async def test_a_client_gone_before_a_small_body_is_a_disconnect_not_an_empty_body(read: str) -> None:
+    from asyncweb import ClientDisconnect
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"7")]
+    request = Request(make_scope(method="POST", headers=headers), receive)
+    with pytest.raises(ClientDisconnect):
+        await (request.form() if read == "form" else request.body())
+
+
+@pytest.mark.anyio
+async def test_a_small_body_is_bytes_whatever_the_server_sent() -> None:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": bytearray(b"abc"), "more_body": False}
+
+    request = Request(make_scope(method="POST", headers=[(b"content-length", b"3")]), receive)
+    body = await request.body()
+    assert (type(body), body) == (bytes, b"abc")
+
+
+def test_the_first_content_type_and_length_are_the_bodys() -> None:
+    """As `headers.get` gives them: a repeated field's first value."""
+    headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", b"5"),
+        (b"content-type", b"text/plain"),
+        (b"content-length", b"9"),
+    ]
+    request = Request(make_scope(method="POST", headers=headers))
+    assert request.has_form_body
+    assert request._content_headers() == ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded", 5)
+
+
 def test_scope_from_environ_survives_odd_ports() -> None:
     from asyncweb.cgi.variables import scope_from_environ
 

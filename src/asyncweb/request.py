@@ -356,7 +356,7 @@ class Request:
     # -- the body, for handlers that read it themselves ---------------------
     def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives, at most `Limits.max_body_size` bytes."""
-        return self._chunks(None)
+        return self._chunks(None, None, None)
 
     def _start_body(self) -> tuple[int | None, float | None]:
         """The body is taken now (once): a declared length over the limit is
@@ -377,31 +377,31 @@ class Request:
         no watchdog: each wait on a small body is timed, see `_read_watchdog`);
         anything else goes on through `_chunks`. Held in memory, it is never
         more than declared, whatever the server lets by."""
-        timeout = self._start_body()[1]
+        limit, timeout = self._start_body()
         receive = self._receive
         message = await (receive() if timeout is None else _receive_within(receive, timeout))
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False) and message["type"] == "http.request" and len(body) <= declared:
             self._body_done = True
-            return body  # within the limit: the declared length is
+            # Within the limit, as the declared length is; bytes, as a join would give.
+            return body if type(body) is bytes else bytes(body)
         chunks = []
         size = 0
-        async for chunk in self._chunks(message):
+        async for chunk in self._chunks(message, limit, timeout):
             size += len(chunk)
             if size > declared:
                 raise HTTPError(400, "the body is longer than its Content-Length")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _chunks(self, first: Message | None) -> AsyncIterator[bytes]:
-        """`stream()`, or what follows `_small_body`'s `first` message."""
+    async def _chunks(self, first: Message | None, limit: int | None, timeout: float | None) -> AsyncIterator[bytes]:
+        """`stream()` (no `first`), or what follows `_small_body`'s `first`
+        message, with the limit and timeout its `_start_body()` gave."""
         if first is None:
             if self._body is not None:
                 yield self._body
                 return
             limit, timeout = self._start_body()
-        else:
-            limit, timeout = self._config.limits.max_body_size, self._read_timeout()
         watchdog = self._watchdog
         if watchdog is not None and timeout is not None:
             clock = _deadline_clock()
