@@ -212,8 +212,9 @@ def test_the_upload_rows_feed_each_target_a_whole_upload_and_leave_nothing(tmp_p
     assert argv[3:] == [target, "64", "8"]  # N/8 messages
     env["TMPDIR"] = str(tmp_path)
     done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]  # each answer checked against the size sent
-    assert list(tmp_path.iterdir()) == []
+    # Each answer checked against the size sent, and no spool file left in the worker's folder.
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []  # nor the folder
 
 
 def test_the_upload_rows_are_given_against_the_ceiling_and_repeat_their_data() -> None:
