@@ -252,7 +252,7 @@ class MultipartDecoder:
             return self._delimited(follows, found + size)
         # The tail may begin a delimiter: its last CR, if what follows is one's start.
         near = end - size + 1  # a delimiter begun before this would have been found
-        tail = chunk.rfind(b"\r", near if near > position else position)  # not max(): a call with keywords
+        tail = chunk.rfind(b"\r", near if near > position else position)  # a conditional costs less than max()
         if tail >= 0 and delimiter.startswith(chunk[tail:end]):
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
