@@ -257,8 +257,8 @@ class MultipartDecoder:
             self._data(chunk, start, tail)
             self._carry = chunk[tail:end]
         elif end > start and self._state == _DATA:  # `_data`, inline: the common case
-            view = memoryview(chunk)
-            self._events.append(view if start == 0 and end == len(chunk) else view[start:end])
+            view = memoryview(chunk)  # to `end`, the chunk's length: sliced only where the data starts later
+            self._events.append(view[start:] if start else view)
         return end
 
     def _slow_find(self) -> None:
