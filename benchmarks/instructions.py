@@ -122,27 +122,20 @@ async def main():
 
 uvloop.run(main())
 """
-# A file upload's messages fed as `upload.py` feeds them in process; the
-# decoder's find-timing guard reads int() for its clock, a C call that
-# gives 0: under valgrind every find looks tens of times slower than it
-# is, and the guard would hand the search over to sre.
+# One run of `upload.py`'s worker (its warm-up, then the upload, each
+# answer checked). The decoder's find-timing guard reads int() for its
+# clock, a C call that gives 0: under valgrind every find looks tens of
+# times slower than it is, and the guard would hand the search over to sre.
 _UPLOAD_WORKER = """\
-import asyncio, os, shutil, sys, tempfile
+import os, shutil, sys, tempfile
 from benchmarks import upload
-from asyncweb._malloc import tune_malloc
 from asyncweb.forms import multipart
 if hasattr(multipart, "_clock"):  # older trees time their finds otherwise
     multipart._clock = int
-tune_malloc()  # as upload.py's workers do
 target, chunk, count = sys.argv[1], int(sys.argv[2]) * 1024, int(sys.argv[3])
 folder = tempfile.mkdtemp()
 try:
-    for messages in (4, count):  # imports, first calls and temp files warmed alike in both runs
-        if target == "ceiling":
-            upload.run_parser(messages * chunk, chunk, folder, True)
-        else:
-            app = upload.upload_app(target, folder)
-            upload.expect_size(target, *asyncio.run(upload.drive_asgi(app, messages * chunk, chunk)), messages * chunk)
+    upload.worker(upload.CEILING if target == "ceiling" else target, count * chunk, chunk, folder)
     left = os.listdir(folder)  # each upload's spool file is gone once it is answered
     if left:
         sys.exit(f"{target} left {left} behind")
