@@ -57,10 +57,10 @@ _CR, _LF, _HYPHEN, _SPACE, _TAB = 13, 10, 45, 32, 9
 # sre's byte loop is the faster, and steadier on data made of the
 # delimiter's own characters (benchmarks/multipart_cost.py).
 _FIND_FROM = 16
-# bytes.find runs at 0.1-0.3 ns a byte over ordinary data; slower than this
-# over enough stretches of at least _PROBE bytes, it hands over to sre for
-# good (one way: changing back would let data alternate to defeat both).
-_SLOW_FIND_NS = 1  # an int: the test each long find makes stays integer arithmetic
+# bytes.find runs at 0.1-0.3 ns a byte over ordinary data; slower than 1 ns a
+# byte (so the nanoseconds it took are compared with the bytes it scanned, as
+# they are) over stretches of at least _PROBE bytes that make a quarter of the
+# body so far, it hands over to sre for good (`_timed`).
 _PROBE = 16 * 1024
 _clock = time.perf_counter_ns
 # RFC 2046 5.1.1 has the boundary appear nowhere in the parts, and a line
@@ -78,7 +78,9 @@ BYTES_PER_NEAR_MISS = 16 * 1024
 # What follows `CRLF--boundary`.
 _UNKNOWN, _NOT_A_DELIMITER, _NEXT_PART, _CLOSE, _PADDING = range(5)
 # Where the decoder is.
-_PREAMBLE, _HEADERS, _DATA, _AFTER_PADDING, _END = range(5)
+# (Part data and the preamble, scanned alike, come first: `feed` tells them
+# from the rest with one comparison.)
+_PREAMBLE, _DATA, _HEADERS, _AFTER_PADDING, _END = range(5)
 
 
 @dataclass(slots=True)
@@ -126,7 +128,6 @@ class MultipartDecoder:
     __slots__ = (
         "_carry",
         "_delimiter",
-        "_events",
         "_fault",
         "_fed",
         "_headers",
@@ -136,18 +137,19 @@ class MultipartDecoder:
         "_max_headers",
         "_near_misses",
         "_padding_cr",
-        "_probes",
-        "_slow_probes",
+        "_slow_bytes",
         "_state",
+        "_tail_size",
     )
 
     def __init__(self, boundary: bytes, max_header_size: int, max_headers: int) -> None:
         delimiter = b"\r\n--" + boundary
         self._delimiter = delimiter
+        # The most bytes a chunk's tail may hold of a delimiter's start.
+        self._tail_size = len(delimiter) - 1
         self._literal = None if len(delimiter) >= _FIND_FROM else re.compile(re.escape(delimiter))
         self._max_header_size = max_header_size
         self._max_headers = max_headers
-        self._events: list[Event] = []
         self._state = _PREAMBLE
         # The body's start counts as a line's: it may open with `--boundary`.
         # The tail of the last chunk that may begin a delimiter, else b"".
@@ -155,7 +157,7 @@ class MultipartDecoder:
         self._line = bytearray()  # a header line begun in an earlier chunk
         self._headers: list[tuple[bytes, bytes]] = []
         self._padding_cr = False  # padding after a boundary, its CR seen
-        self._probes = self._slow_probes = 0  # long finds timed, and found slow
+        self._slow_bytes = 0  # bytes that timed finds scanned slowly
         self._near_misses = 0
         self._fed = 0  # bytes fed so far
         # A fault found after some events of a chunk: raised on the next call,
@@ -165,34 +167,79 @@ class MultipartDecoder:
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Event]:
         """The events the chunk completes. Part data comes as views of
-        `chunk` when it is bytes (anything else is copied to bytes first)."""
+        `chunk` when it is bytes (anything else is copied to bytes first).
+
+        Part data and the preamble are scanned here, the other states'
+        bytes by a method each: the scan runs for every chunk of a large
+        upload, and a call and its set-up are a measurable share of it.
+        The delimiter `CRLF--boundary` is found with `bytes.find`, timed
+        over long stretches: where it crawls (data made of the delimiter's
+        last characters gives its skip table nothing to skip: 3 ns a byte
+        against 0.1), sre's literal search takes over for the rest of the
+        body, at most 0.8 ns a byte on any data (`_timed`)."""
         if self._fault is not None:
             raise self._fault
-        data = chunk if isinstance(chunk, bytes) else bytes(chunk)
-        if not data:
-            return []
-        events: list[Event] = []
-        self._events = events
-        end = len(data)
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        end = len(chunk)
+        events: list[Event] = []  # what this call gives, filled by the methods it calls
         self._fed += end
         position = 0
         if self._carry:
             if end < len(self._delimiter) + 2:  # too short to settle the carry: join them
-                data, self._carry = self._carry + data, b""
-                end = len(data)
+                chunk, self._carry = self._carry + chunk, b""
+                end = len(chunk)
             else:
-                position = self._resume(data)
+                position = self._resume(events, chunk)
+        delimiter = self._delimiter
+        literal = self._literal
+        start = position  # where the data not yet given out begins
         try:
-            while position < end:  # each state's method returns where the next one begins
+            while position < end:  # each state's part gives where the next one begins
                 state = self._state
-                if state in (_DATA, _PREAMBLE):
-                    position = self._scan(data, position, end)
-                elif state == _HEADERS:
-                    position = self._header_lines(data, position, end)
-                elif state == _AFTER_PADDING:
-                    position = self._padding(data, position, end)
-                else:  # _END: the epilogue is ignored (RFC 2046 5.1.1)
+                if state > _DATA:
+                    if state == _HEADERS:
+                        position = self._header_lines(events, chunk, position, end)
+                    elif state == _AFTER_PADDING:
+                        position = self._padding(chunk, position, end)
+                    else:  # _END: the epilogue is ignored (RFC 2046 5.1.1)
+                        break
+                    start = position
+                    continue
+                # Part data or the preamble, to the next delimiter.
+                if literal is not None:
+                    match = literal.search(chunk, position, end)
+                    found = -1 if match is None else match.start()
+                elif end - position < _PROBE:
+                    found = chunk.find(delimiter, position)
+                else:
+                    began = _clock()
+                    found = chunk.find(delimiter, position)  # to the end: an argument fewer to parse
+                    took = _clock() - began
+                    if took > _PROBE:  # it may have been slow: over 1 ns a byte of _PROBE bytes or more
+                        literal = self._timed(took, (end if found < 0 else found) - position)
+                if found < 0:  # none in the rest of the chunk: all of it is data, but
+                    # its tail may begin one: its last CR, if what follows is one's start.
+                    near = end - self._tail_size  # a delimiter begun before this would have been found
+                    tail = chunk.rfind(b"\r", near if near > position else position)  # costs less than max()
+                    if tail >= 0 and delimiter.startswith(chunk[tail:end]):
+                        self._data(events, chunk, start, tail)
+                        self._carry = chunk[tail:end]
+                    elif state == _DATA:  # `_data`, inline: the common case (start < end, as position was)
+                        view = memoryview(chunk)  # to `end`, its length: sliced only where the data starts later
+                        events.append(view[start:] if start else view)
+                    return events
+                after = found + len(delimiter)
+                follows = _follows(chunk, after, end)
+                if follows == _NOT_A_DELIMITER:  # data, from `start` still: scanned on from after it
+                    self._near_miss()
+                    position = after  # it cannot overlap itself
+                    continue
+                self._data(events, chunk, start, found)
+                if follows == _UNKNOWN:
+                    self._carry = chunk[found:end]
                     break
+                start = position = self._delimited(events, follows, after)
         except (BadRequest, PayloadTooLarge) as fault:
             if not events:
                 raise
@@ -206,70 +253,22 @@ class MultipartDecoder:
             raise BadRequest("multipart body cut off before its closing boundary")
 
     # -- part data and the preamble ------------------------------------------------
-    def _scan(self, chunk: bytes, position: int, end: int) -> int:
-        """Data from `position` to the next delimiter: returns the offset after
-        it (the state has changed), or `end`, the chunk's length, with a tail
-        that may begin one carried.
+    def _timed(self, took: int, scanned: int) -> re.Pattern[bytes] | None:
+        """A find took `took` ns over `scanned` bytes, more than _PROBE ns.
+        Slow if over 1 ns a byte of _PROBE bytes or more: then sre for good
+        once the stretches found slow make a quarter of the bytes fed, four
+        probes' worth at least. A slow stretch may be the process losing the
+        CPU; data slow for find in less than a quarter of the body costs it
+        less than sre's worst. One way: changing back would let data
+        alternate to defeat both. Returns the literal search to go on with,
+        if any."""
+        if took > scanned >= _PROBE:
+            self._slow_bytes += scanned
+            if self._slow_bytes >= 4 * _PROBE and 4 * self._slow_bytes >= self._fed:
+                self._literal = re.compile(re.escape(self._delimiter))
+        return self._literal
 
-        `bytes.find` is timed over long stretches: where it crawls (data made
-        of the delimiter's last characters gives its skip table nothing to
-        skip: 3 ns a byte against 0.1), sre's literal search takes over for
-        the rest of the body, at most 0.8 ns a byte on any data. A slow
-        stretch may be the process losing the CPU, so it takes a quarter of
-        them slow, four at least (`_slow_find`): data slow for find in less
-        than that costs it less than sre's worst. The find, its timing and
-        the data event are inline: this runs for every chunk of a large upload.
-        """
-        delimiter = self._delimiter
-        size = len(delimiter)
-        start = position
-        while True:
-            literal = self._literal
-            if literal is not None:
-                match = literal.search(chunk, position, end)
-                found = -1 if match is None else match.start()
-            elif end - position < _PROBE:
-                found = chunk.find(delimiter, position)
-            else:
-                began = _clock()
-                found = chunk.find(delimiter, position)  # to the end: an argument fewer to parse
-                scanned = (end if found < 0 else found) - position
-                if scanned >= _PROBE:
-                    self._probes += 1
-                    if _clock() - began > scanned * _SLOW_FIND_NS:
-                        self._slow_find()
-            if found < 0:
-                break
-            follows = _follows(chunk, found + size, end)
-            if follows == _NOT_A_DELIMITER:
-                self._near_miss()
-                position = found + size  # it cannot overlap itself
-                continue
-            self._data(chunk, start, found)
-            if follows == _UNKNOWN:
-                self._carry = chunk[found:end]
-                return end
-            return self._delimited(follows, found + size)
-        # The tail may begin a delimiter: its last CR, if what follows is one's start.
-        near = end - size + 1  # a delimiter begun before this would have been found
-        tail = chunk.rfind(b"\r", near if near > position else position)  # a conditional costs less than max()
-        if tail >= 0 and delimiter.startswith(chunk[tail:end]):
-            self._data(chunk, start, tail)
-            self._carry = chunk[tail:end]
-        elif end > start and self._state == _DATA:  # `_data`, inline: the common case
-            view = memoryview(chunk)  # to `end`, the chunk's length: sliced only where the data starts later
-            self._events.append(view[start:] if start else view)
-        return end
-
-    def _slow_find(self) -> None:
-        """A timed find was slow: sre for good once a quarter of them were,
-        four at least (one way: changing back would let data alternate to
-        defeat both)."""
-        self._slow_probes += 1
-        if self._slow_probes >= 4 and 4 * self._slow_probes >= self._probes:
-            self._literal = re.compile(re.escape(self._delimiter))
-
-    def _resume(self, chunk: bytes) -> int:
+    def _resume(self, events: list[Event], chunk: bytes) -> int:
         """Settle the carried tail against the chunk's first bytes (the chunk is
         long enough for that); returns the offset in `chunk` to go on from.
         The tail begins a delimiter's start, and only there can one begin."""
@@ -279,9 +278,9 @@ class MultipartDecoder:
         if head.startswith(self._delimiter):
             follows = _follows(head, size, len(head))
             if follows != _NOT_A_DELIMITER:
-                return self._delimited(follows, size) - len(carry)
+                return self._delimited(events, follows, size) - len(carry)
             self._near_miss()
-        self._data(carry, 0, len(carry))
+        self._data(events, carry, 0, len(carry))
         return 0
 
     def _near_miss(self) -> None:
@@ -294,14 +293,14 @@ class MultipartDecoder:
                 "(RFC 2046 5.1.1: it must not appear in the parts)"
             )
 
-    def _data(self, data: bytes, start: int, end: int) -> None:
+    def _data(self, events: list[Event], data: bytes, start: int, end: int) -> None:
         if end > start and self._state == _DATA:
-            self._events.append(memoryview(data)[start:end])
+            events.append(memoryview(data)[start:end])
 
-    def _delimited(self, follows: int, after: int) -> int:
+    def _delimited(self, events: list[Event], follows: int, after: int) -> int:
         """A delimiter ends at `after`, `follows` saying what kind."""
         if self._state == _DATA:
-            self._events.append(PartEnd())
+            events.append(PartEnd())
         if follows == _NEXT_PART:
             self._begin_part()
             return after + 2
@@ -335,7 +334,7 @@ class MultipartDecoder:
         self._headers = []
         self._line.clear()
 
-    def _header_lines(self, chunk: bytes, position: int, end: int) -> int:
+    def _header_lines(self, events: list[Event], chunk: bytes, position: int, end: int) -> int:
         """Header lines up to the blank one; a line longer than the limit is
         refused before more of it than that is kept."""
         line = self._line
@@ -349,18 +348,18 @@ class MultipartDecoder:
                 return end
             line += chunk[position : newline + 1]
             position = newline + 1
-            self._header_line(bytes(line))
+            self._header_line(events, bytes(line))
             line.clear()
             if self._state != _HEADERS:
                 break
         return position
 
-    def _header_line(self, line: bytes) -> None:
+    def _header_line(self, events: list[Event], line: bytes) -> None:
         """One header line with its line end; the blank line starts the data."""
         if line[-2:] != b"\r\n" or b"\r" in line[:-2]:
             raise BadRequest("malformed multipart body: a part's header line holds a bare CR or LF")
         if line == b"\r\n":
-            self._events.append(part_start(self._headers))
+            events.append(part_start(self._headers))
             self._state = _DATA
             return
         if len(self._headers) >= self._max_headers:
