@@ -83,6 +83,36 @@ def test_save_writes_memory_out_and_moves_a_spool_in_place(tmp_path: Path) -> No
     assert sorted(os.listdir(tmp_path)) == ["big.bin", "small.txt"]
 
 
+@pytest.mark.parametrize("digest", [None, "sha256"])
+@pytest.mark.parametrize("to", ["memory", "spool", "path", "sink"])
+def test_every_way_an_upload_is_filled_keeps_all_of_it_and_its_digest(
+    to: str, digest: str | None, tmp_path: Path
+) -> None:
+    """The content, its size and its digest, whether it stays in memory,
+    goes to a temp file after some of it was held, or goes to a target (a
+    path or a file object) from the start: `write` takes a short way only
+    where the bytes go to a file and nowhere else."""
+    import hashlib
+
+    pieces = [os.urandom(size) for size in (7, 100, 3000, 1)]
+    content = b"".join(pieces)
+    sink = io.BytesIO()
+    target = str(tmp_path / "target.bin") if to == "path" else sink if to == "sink" else None
+    spool_size = 1 << 20 if to == "memory" else 50
+    upload = UploadFile("f", "f.bin", spool_size=spool_size, upload_dir=str(tmp_path), target=target, digest=digest)
+    filled(upload, *pieces)
+    assert upload.size == len(content)
+    if to == "sink":  # the app's own file object, as it left it
+        assert sink.getvalue() == content
+    else:
+        assert upload.in_memory == (to == "memory")
+        assert upload.read() == content
+    if to == "path":
+        assert (tmp_path / "target.bin").read_bytes() == content
+    assert upload.hexdigest == (None if digest is None else hashlib.sha256(content).hexdigest())
+    upload.close()
+
+
 def test_content_before_finish_is_not_readable() -> None:
     upload = UploadFile("f", "f.bin")
     upload.write(memoryview(b"x"))

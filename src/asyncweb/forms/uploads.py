@@ -143,6 +143,9 @@ class UploadFile:
         self._temp_path: str | None = None  # a named temp file of ours, to delete
         self._target_path: str | None = None  # a target file we created, deleted on abort
         self._sink: _Writable | None = None
+        # The bytes go to `_fd` and nowhere else: no digest to update, none
+        # held in memory, no sink. `write` then tests this alone.
+        self._plain = False
         self._file: BinaryIO | None = None
         self.path: Path | None = None  # where the content is on disk under a name
         self.hexdigest: str | None = None  # `digest`'s, once the part is complete
@@ -160,6 +163,7 @@ class UploadFile:
             path = os.fspath(target)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             self._target_path = path
+            self._plain = self._hash is None
             from pathlib import Path
 
             self.path = Path(path)
@@ -168,23 +172,26 @@ class UploadFile:
         self._buffer = None
 
     def write(self, data: memoryview) -> None:
-        self.size += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
-        if self._buffer is not None:
-            if len(self._buffer) + len(data) <= self._spool_size:
-                self._buffer += data
+        size = len(data)
+        self.size += size
+        if not self._plain:
+            if self._hash is not None:
+                self._hash.update(data)
+            if self._buffer is not None:
+                if len(self._buffer) + size <= self._spool_size:
+                    self._buffer += data
+                    return
+                self._fd, self._temp_path = open_temp(self._upload_dir)
+                write_all(self._fd, memoryview(self._buffer))
+                self._buffer = None
+                self._plain = self._hash is None
+            if self._sink is not None:
+                self._sink.write(data)
                 return
-            self._fd, self._temp_path = open_temp(self._upload_dir)
-            write_all(self._fd, memoryview(self._buffer))
-            self._buffer = None
-        if self._sink is not None:
-            self._sink.write(data)
-            return
         # `write_all`, its first write inline: this runs for every chunk of a
         # large upload, and a write is short only on a signal or a full disk.
         written = os.write(self._fd, data)
-        if written < len(data):
+        if written < size:
             write_all(self._fd, data[written:])
 
     def finish(self) -> None:
