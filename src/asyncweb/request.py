@@ -403,22 +403,25 @@ class Request:
                 return
             limit, timeout = self._start_body()
         watchdog = self._watchdog
-        if watchdog is not None and timeout is not None:
+        if watchdog is not None and timeout is not None and first is None:  # a large body (`_read_watchdog`)
             clock = _deadline_clock()
+            silence = timeout  # a float, as the loop's arithmetic needs
             # When to move the deadline (less than one timeout left), kept here
             # rather than read off the scope for each message.
-            renew_at = watchdog.deadline - timeout
+            renew_at = watchdog.deadline - silence
+        else:
+            watchdog = None
         received = 0
         while True:
-            if first is not None:
-                message, first = first, None
-            elif timeout is None:
-                message = await self._receive()
-            elif watchdog is not None:
+            if watchdog is not None:  # tested first: this runs for every chunk of a large upload
                 now = clock()
                 if now > renew_at:
-                    watchdog.deadline = now + 1.5 * timeout
-                    renew_at = now + 0.5 * timeout
+                    watchdog.deadline = now + 1.5 * silence
+                    renew_at = now + 0.5 * silence
+                message = await self._receive()
+            elif first is not None:
+                message, first = first, None
+            elif timeout is None:
                 message = await self._receive()
             else:
                 message = await _receive_within(self._receive, timeout)
