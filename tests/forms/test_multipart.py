@@ -378,6 +378,20 @@ def test_a_stretch_slow_now_and_then_keeps_bytes_find(monkeypatch: pytest.Monkey
     assert decoder._literal is None
 
 
+@pytest.mark.parametrize(("nanoseconds", "slow"), [(19_000, False), (21_000, True)])
+def test_the_bar_is_a_nanosecond_a_byte(nanoseconds: int, slow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each find over a 20,000-byte chunk takes `nanoseconds`: longer than a
+    probe's 16,384 either way, so only the bytes it scanned tell."""
+    boundary = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    ticks = itertools.count(0, nanoseconds)
+    decoder = MultipartDecoder(boundary, 8192, 16)
+    decoder.feed(b"--" + boundary + b"\r\n" + FIELD)
+    monkeypatch.setattr(multipart, "_clock", lambda: next(ticks))
+    for _ in range(10):
+        decoder.feed(os.urandom(20_000).replace(b"\r", b"\n"))  # no CR: every find scans the whole chunk
+    assert (decoder._literal is not None) == slow
+
+
 # -- random bodies, random splits --------------------------------------------------------------------
 PIECES = [
     b"--XyZ",
