@@ -378,6 +378,30 @@ def test_a_stretch_slow_now_and_then_keeps_bytes_find(monkeypatch: pytest.Monkey
     assert decoder._literal is None
 
 
+@pytest.mark.parametrize(("slow_finds", "slow"), [(3, False), (4, True)])
+def test_one_slow_find_over_a_large_chunk_is_not_enough(
+    slow_finds: int, slow: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of the first `slow_finds` finds over a 1 MiB chunk takes a
+    second (the process lost the CPU), the rest are quick: a lone slow find
+    is more bytes than four probes, but it is still one stretch."""
+    boundary = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    decoder = MultipartDecoder(boundary, 8192, 16)
+    decoder.feed(b"--" + boundary + b"\r\n" + FIELD)
+    durations = iter([10**9] * slow_finds + [1] * 100)
+    clock = itertools.count()
+
+    def ticks() -> int:  # a find reads the clock twice: before, then after
+        now = next(clock)
+        return now if now % 2 == 0 else now + next(durations)
+
+    monkeypatch.setattr(multipart, "_clock", ticks)
+    chunk = os.urandom(1 << 20).replace(b"\r", b"\n")  # no CR: every find scans the whole chunk
+    for _ in range(8):
+        decoder.feed(chunk)
+    assert (decoder._literal is not None) == slow
+
+
 @pytest.mark.parametrize(("nanoseconds", "slow"), [(19_000, False), (21_000, True)])
 def test_the_bar_is_a_nanosecond_a_byte(nanoseconds: int, slow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each find over a 20,000-byte chunk takes `nanoseconds`: longer than a

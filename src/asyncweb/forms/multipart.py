@@ -59,8 +59,8 @@ _CR, _LF, _HYPHEN, _SPACE, _TAB = 13, 10, 45, 32, 9
 _FIND_FROM = 16
 # bytes.find runs at 0.1-0.3 ns a byte over ordinary data; slower than 1 ns a
 # byte (so the nanoseconds it took are compared with the bytes it scanned, as
-# they are) over stretches of at least _PROBE bytes that make a quarter of the
-# body so far, it hands over to sre for good (`_timed`).
+# they are) over four stretches or more of at least _PROBE bytes that make a
+# quarter of the body so far, it hands over to sre for good (`_timed`).
 _PROBE = 16 * 1024
 _clock = time.perf_counter_ns
 # RFC 2046 5.1.1 has the boundary appear nowhere in the parts, and a line
@@ -138,6 +138,7 @@ class MultipartDecoder:
         "_near_misses",
         "_padding_cr",
         "_slow_bytes",
+        "_slow_finds",
         "_state",
         "_tail_size",
     )
@@ -158,6 +159,7 @@ class MultipartDecoder:
         self._headers: list[tuple[bytes, bytes]] = []
         self._padding_cr = False  # padding after a boundary, its CR seen
         self._slow_bytes = 0  # bytes that timed finds scanned slowly
+        self._slow_finds = 0  # and how many finds they were
         self._near_misses = 0
         self._fed = 0  # bytes fed so far
         # A fault found after some events of a chunk: raised on the next call,
@@ -256,15 +258,16 @@ class MultipartDecoder:
     def _timed(self, took: int, scanned: int) -> re.Pattern[bytes] | None:
         """A find took `took` ns over `scanned` bytes, more than _PROBE ns.
         Slow if over 1 ns a byte of _PROBE bytes or more: then sre for good
-        once the stretches found slow make a quarter of the bytes fed, four
-        probes' worth at least. A slow stretch may be the process losing the
-        CPU; data slow for find in less than a quarter of the body costs it
-        less than sre's worst. One way: changing back would let data
+        once four stretches or more were found slow and they make a quarter
+        of the bytes fed. A slow stretch may be the process losing the CPU,
+        so one is never enough, however long; data slow for find in less
+        than a quarter of the body costs it less than sre's worst. One way: changing back would let data
         alternate to defeat both. Returns the literal search to go on with,
         if any."""
         if took > scanned >= _PROBE:
             self._slow_bytes += scanned
-            if self._slow_bytes >= 4 * _PROBE and 4 * self._slow_bytes >= self._fed:
+            self._slow_finds += 1
+            if self._slow_finds >= 4 and 4 * self._slow_bytes >= self._fed:
                 self._literal = re.compile(re.escape(self._delimiter))
         return self._literal
 
