@@ -68,6 +68,13 @@ BODIES: dict[str, tuple[bytes, bytes, int | None]] = {
     "plain, 38-char boundary": (WEBKIT, b"", None),
     "CRLF--boundaryX repeated, 38-char": (WEBKIT, b"\r\n--" + WEBKIT + b"X", None),
     "boundary[-2] repeated, 38-char": (WEBKIT, WEBKIT[-2:-1], None),
+    # Each run of it 16 KiB with the near miss that ends it: finds shorter
+    # than 16 KiB, as many near misses as a body may have.
+    "boundary[-2] runs, CRLF--boundaryX every 16 KiB, 38-char": (
+        WEBKIT,
+        WEBKIT[-2:-1] * (16 * 1024 - len(WEBKIT) - 5) + b"\r\n--" + WEBKIT + b"X",
+        None,
+    ),
     "plain, 70-char boundary": (B70, b"", None),
     "CRLF--boundary[:-1] repeated, 70-char": (B70, b"\r\n--" + B70[:-1], None),
     "CR repeated, 70-char": (B70, b"\r", None),

@@ -57,11 +57,15 @@ _CR, _LF, _HYPHEN, _SPACE, _TAB = 13, 10, 45, 32, 9
 # sre's byte loop is the faster, and steadier on data made of the
 # delimiter's own characters (benchmarks/multipart_cost.py).
 _FIND_FROM = 16
-# bytes.find runs at 0.1-0.3 ns a byte over ordinary data; slower than 1 ns a
-# byte (so the nanoseconds it took are compared with the bytes it scanned, as
-# they are) over four stretches or more of at least _PROBE bytes that make a
-# quarter of the body so far, it hands over to sre for good (`_timed`).
-_PROBE = 16 * 1024
+# bytes.find runs at 0.1-0.3 ns a byte over ordinary data. Every find is
+# timed, and once a body's finds have taken more nanoseconds than it has
+# bytes, and _SLACK more, sre takes over for good (changing back would let
+# data alternate to defeat both). A sum, not a test of each find: data
+# slow for find in short stretches (between near misses, in small chunks)
+# adds up all the same. The slack absorbs the process losing the CPU
+# during a find, as does the room fast finds leave under a nanosecond a
+# byte; it is the most a body's finds can spend over that.
+_SLACK = 1_000_000
 _clock = time.perf_counter_ns
 # RFC 2046 5.1.1 has the boundary appear nowhere in the parts, and a line
 # that begins with it is a boundary line. python-multipart takes a line
@@ -130,6 +134,7 @@ class MultipartDecoder:
         "_delimiter",
         "_fault",
         "_fed",
+        "_find_ns",
         "_headers",
         "_line",
         "_literal",
@@ -137,8 +142,6 @@ class MultipartDecoder:
         "_max_headers",
         "_near_misses",
         "_padding_cr",
-        "_slow_bytes",
-        "_slow_finds",
         "_state",
         "_tail_size",
     )
@@ -158,8 +161,7 @@ class MultipartDecoder:
         self._line = bytearray()  # a header line begun in an earlier chunk
         self._headers: list[tuple[bytes, bytes]] = []
         self._padding_cr = False  # padding after a boundary, its CR seen
-        self._slow_bytes = 0  # bytes that timed finds scanned slowly
-        self._slow_finds = 0  # and how many finds they were
+        self._find_ns = -_SLACK  # time in bytes.find, less the slack
         self._near_misses = 0
         self._fed = 0  # bytes fed so far
         # A fault found after some events of a chunk: raised on the next call,
@@ -174,11 +176,12 @@ class MultipartDecoder:
         Part data and the preamble are scanned here, the other states'
         bytes by a method each: the scan runs for every chunk of a large
         upload, and a call and its set-up are a measurable share of it.
-        The delimiter `CRLF--boundary` is found with `bytes.find`, timed
-        over long stretches: where it crawls (data made of the delimiter's
-        last characters gives its skip table nothing to skip: 3 ns a byte
-        against 0.1), sre's literal search takes over for the rest of the
-        body, at most 0.8 ns a byte on any data (`_timed`)."""
+        The delimiter `CRLF--boundary` is found with `bytes.find`, timed:
+        where it crawls (data made of the delimiter's second-to-last
+        character gives its skip table nothing to skip: 3 ns a byte
+        against 0.1), once its finds have taken more than a nanosecond for
+        each byte fed and _SLACK more, sre's literal search takes over for
+        the rest of the body, at most 0.8 ns a byte on any data."""
         if self._fault is not None:
             raise self._fault
         if not isinstance(chunk, bytes):
@@ -212,14 +215,13 @@ class MultipartDecoder:
                 if literal is not None:
                     match = literal.search(chunk, position, end)
                     found = -1 if match is None else match.start()
-                elif end - position < _PROBE:
-                    found = chunk.find(delimiter, position)
                 else:
                     began = _clock()
                     found = chunk.find(delimiter, position)  # to the end: an argument fewer to parse
-                    took = _clock() - began
-                    if took > _PROBE:  # it may have been slow: over 1 ns a byte of _PROBE bytes or more
-                        literal = self._timed(took, (end if found < 0 else found) - position)
+                    spent = self._find_ns + (_clock() - began)
+                    self._find_ns = spent
+                    if spent > self._fed:
+                        literal = self._literal = re.compile(re.escape(delimiter))
                 if found < 0:  # none in the rest of the chunk: all of it is data, but
                     # its tail may begin one: its last CR, if what follows is one's start.
                     near = end - self._tail_size  # a delimiter begun before this would have been found
@@ -255,22 +257,6 @@ class MultipartDecoder:
             raise BadRequest("multipart body cut off before its closing boundary")
 
     # -- part data and the preamble ------------------------------------------------
-    def _timed(self, took: int, scanned: int) -> re.Pattern[bytes] | None:
-        """A find took `took` ns over `scanned` bytes, more than _PROBE ns.
-        Slow if over 1 ns a byte of _PROBE bytes or more: then sre for good
-        once four stretches or more were found slow and they make a quarter
-        of the bytes fed. A slow stretch may be the process losing the CPU,
-        so one is never enough, however long; data slow for find in less
-        than a quarter of the body costs it less than sre's worst. One way: changing back would let data
-        alternate to defeat both. Returns the literal search to go on with,
-        if any."""
-        if took > scanned >= _PROBE:
-            self._slow_bytes += scanned
-            self._slow_finds += 1
-            if self._slow_finds >= 4 and 4 * self._slow_bytes >= self._fed:
-                self._literal = re.compile(re.escape(self._delimiter))
-        return self._literal
-
     def _resume(self, events: list[Event], chunk: bytes) -> int:
         """Settle the carried tail against the chunk's first bytes (the chunk is
         long enough for that); returns the offset in `chunk` to go on from.
